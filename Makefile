@@ -1,0 +1,48 @@
+# Two commands do everything from a fresh clone; the environment is created on first use.
+#   make book   build the rendered book into _build/html
+#   make test   run the whole test suite (unit tests, every chapter in smoke mode, the book build)
+# Also: make lab (open the chapters in JupyterLab), make chapters (re-run every chapter
+# in $ALEXNET_MODE and save its outputs), make bench.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+# Notebooks run with their own folder as working directory, so a relative data root
+# given on the command line is made absolute here.
+ifdef ALEXNET_DATA
+export ALEXNET_DATA := $(abspath $(ALEXNET_DATA))
+endif
+
+.PHONY: book test lab chapters bench env clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -e '.[book,test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+env: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	ALEXNET_MODE=smoke $(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book/
+
+chapters: $(STAMP)
+	cd book && for nb in [0-9]*.ipynb; do \
+	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	done
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done
+
+clean:
+	rm -rf _build data/cache

@@ -1,0 +1,176 @@
+"""The command line, for runs that do not belong in a notebook.
+
+    python -m alexnet_lib train --dataset imagenette --model alexnet --epochs 30 --out runs/imagenette
+    python -m alexnet_lib train ... --resume          # continue after a stop, exactly
+    python -m alexnet_lib evaluate --checkpoint runs/imagenette --ten-crop
+
+``--out DIR`` holds the checkpoints (the last two) and ``log.json``; ``--log FILE`` writes
+the log somewhere else as well (e.g. ``book/results/``, for a chapter to plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .data import ImageFolderStream, find_dataset, load_dataset
+from .evaluate import evaluate
+from .experiments import MODES, get_mode
+from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS
+from .model import INITS, POOLINGS, AlexNet, CifarNet
+from .train import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, load_checkpoint, load_latest_checkpoint
+from .transforms import Augment, channel_mean, mean_image, pca_basis
+
+MODELS = ("alexnet", "cifar-fig1", "cifar-lrn-pair")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m alexnet_lib", description="Train and evaluate the book's models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model; checkpoints every epoch, --resume continues")
+    t.add_argument("--dataset", required=True, choices=("cifar10", "imagenette", "imagenet"))
+    t.add_argument("--model", default="alexnet", choices=MODELS)
+    t.add_argument("--mode", choices=MODES, help="run mode (default: $ALEXNET_MODE, else full on a GPU, quick on a CPU)")
+    t.add_argument("--epochs", type=int, default=90)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=0.01)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="paper")
+    t.add_argument("--schedule", choices=SCHEDULES, default="plateau")
+    t.add_argument("--milestones", type=int, nargs="*", default=[])
+    t.add_argument("--patience", type=int, default=2, help="epochs without val improvement before lr/10")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--width", type=float, default=1.0)
+    t.add_argument("--input-size", type=int, default=224)
+    t.add_argument("--towers", type=int, default=2)
+    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--no-lrn", action="store_true")
+    t.add_argument("--lrn-convention", choices=LRN_ALPHA_CONVENTIONS, default="cuda-convnet")
+    t.add_argument("--pooling", choices=tuple(POOLINGS), default="overlapping")
+    t.add_argument("--dropout", type=float, default=0.5)
+    t.add_argument("--init", choices=INITS, default="paper")
+    t.add_argument("--mean", choices=("pixel", "channel"), default="pixel", help="per-pixel mean image (paper) or per-channel mean")
+    t.add_argument("--no-pca", action="store_true", help="switch off PCA colour augmentation")
+    t.add_argument("--no-flip", action="store_true")
+    t.add_argument("--crop", type=int, help="training crop (default: the model's input size; 32 for CIFAR nets: no crop)")
+    t.add_argument("--limit", type=int, help="use a fixed class-balanced subset of about this many training images")
+    t.add_argument("--out", required=True, help="folder for checkpoints and log.json")
+    t.add_argument("--log", help="also write the JSON log here (e.g. book/results/<name>.json)")
+    t.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
+    t.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: per epoch only)")
+    t.add_argument("--save-conv1", action="store_true", help="save the conv1 kernels (small) next to the log after each run")
+    t.add_argument("--device")
+    t.add_argument("--workers", type=int, default=4, help="DataLoader workers for ILSVRC-2012")
+    t.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint, centre crop or ten crops")
+    e.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its newest checkpoint)")
+    e.add_argument("--ten-crop", action="store_true")
+    e.add_argument("--device")
+    return p
+
+
+def build_model(args, num_classes: int):
+    if args.model == "alexnet":
+        return AlexNet(
+            num_classes=num_classes, towers=args.towers, activation=args.activation, lrn=not args.no_lrn,
+            lrn_alpha_convention=args.lrn_convention, pooling=args.pooling, dropout=args.dropout,
+            init=args.init, width=args.width, input_size=args.input_size,
+        )
+    kind = "fig1" if args.model == "cifar-fig1" else "lrn-pair"
+    return CifarNet(kind, activation=args.activation, lrn=not args.no_lrn and kind == "lrn-pair", num_classes=num_classes, pooling=args.pooling)
+
+
+def build_data(args):
+    """(train, val, augment) for a dataset and model, the paper's pipeline scaled to the input."""
+    is_cifar_net = args.model != "alexnet"
+    if is_cifar_net and args.dataset != "cifar10":
+        raise SystemExit(f"--model {args.model} is a 32x32 CIFAR-10 net; use --dataset cifar10")
+    store = None if is_cifar_net else round(args.input_size * 256 / 224)  # 224 crops of 256 images
+    val_split = "test" if args.dataset == "cifar10" else "val"
+    if args.dataset == "imagenet":
+        root = find_dataset("imagenet").path
+        train = ImageFolderStream(root / "train", size=store)
+        val = ImageFolderStream(root / "val", size=store)
+        sample = torch.stack([train[i][0] for i in torch.randperm(len(train))[:2000].tolist()])
+    else:
+        train = load_dataset(args.dataset, "train", size=store, limit=args.limit)
+        val = load_dataset(args.dataset, val_split, size=store)
+        sample = train.images
+    mean = mean_image(sample) if args.mean == "pixel" else channel_mean(sample)
+    crop = args.crop or (32 if is_cifar_net else args.input_size)
+    pca = None if args.no_pca else pca_basis(sample)
+    augment = Augment(crop=crop, mean=mean, flip=not args.no_flip, pca=pca, random_crop=crop < sample.shape[-1])
+    return train, val, augment
+
+
+def save_run_artifacts(model, out: Path, log: Path | None) -> None:
+    if isinstance(model, AlexNet):
+        kernels = {f"tower{t}": tower.conv1.weight.detach().cpu() for t, tower in enumerate(model.towers)}
+        torch.save(kernels, out / "conv1.pt")
+        if log is not None:
+            torch.save(kernels, log.with_suffix(".conv1.pt"))
+
+
+def cmd_train(args) -> int:
+    mode = get_mode(args.mode)
+    out = Path(args.out)
+    train, val, augment = build_data(args)
+    num_classes = len(train.classes)
+    model = build_model(args, num_classes)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
+        milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed, device=args.device,
+        checkpoint_dir=str(out), checkpoint_every_steps=args.checkpoint_every, log_path=str(out / "log.json"),
+        progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
+        meta={"cli_args": vars(args), "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
+    )
+    torch.manual_seed(args.seed)
+    trainer = Trainer(model, train, val, augment, config)
+    if args.resume:
+        path = trainer.resume()
+        print(f"resumed from {path}" if path else f"no checkpoint in {out}; starting from scratch")
+    trainer.fit()
+    if args.log:
+        log = Path(args.log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(json.dumps(trainer.history.to_json(), indent=1, default=str))
+    save_run_artifacts(model, out, Path(args.log) if args.log else None)
+    last = trainer.history.epochs[-1] if trainer.history.epochs else {}
+    print(json.dumps({k: v for k, v in last.items()}, default=str))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        state, found = load_latest_checkpoint(path)
+        if state is None:
+            raise SystemExit(f"no readable checkpoint in {path}")
+    else:
+        state = load_checkpoint(path)
+    cli_args = argparse.Namespace(**state["config"]["meta"]["cli_args"])
+    train, val, augment = build_data(cli_args)
+    model = build_model(cli_args, len(train.classes))
+    model.load_state_dict(state["model"])
+    device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    result = evaluate(model, val, augment, ten_crop=args.ten_crop, device=device, progress=True)
+    print(json.dumps({"checkpoint": str(path), "ten_crop": args.ten_crop, **result}))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Layers of the paper that PyTorch does not have in the form the paper uses.
+
+* ``LocalResponseNorm``: AlexNet §3.3, across channels, inside each tower.
+* ``PReLU``: He et al. 2015 §2.1, channel-wise or channel-shared, a = 0.25 at init.
+* ``LocallyConnected2d``: cuda-convnet's unshared convolution, used by the
+  CIFAR-10 nets behind the paper's "13% -> 11%" LRN claim.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: How a source treats α in  b = a / (k + α Σ a_j²)^β  (REFERENCE.md §2).
+#:  * ``cuda-convnet``: Alex's own code divides α by the window size n. This is what
+#:    ``torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)`` computes.
+#:  * ``paper-literal``: the formula of §3.3 read literally, no division.
+#:  * ``caffe``: bvlc_alexnet divides by n too, but uses k = 1 and normalises across
+#:    the tower boundary (the model uses one group for it).
+LRN_ALPHA_CONVENTIONS = ("cuda-convnet", "paper-literal", "caffe")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise a ValueError that lists the valid values of an option."""
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"unknown {name}={value!r}; valid values are {valid}.")
+
+
+def local_response_norm(
+    x: torch.Tensor,
+    size: int = 5,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 2.0,
+    alpha_convention: str = "cuda-convnet",
+    groups: int = 1,
+) -> torch.Tensor:
+    """b_i = a_i / (k + α' Σ_{j=i-n/2}^{i+n/2} a_j²)^β, the sum clipped to the group.
+
+    ``α' = α / n`` for the ``cuda-convnet`` and ``caffe`` conventions and ``α`` for
+    ``paper-literal``. ``groups`` splits the channels into towers that never see each
+    other's maps; channels past a group's edge count as zero.
+
+    The window sum is n shifted slices of the zero-padded squares added up: no pooling
+    op, so it is fast on a CPU, and the same channel window as ``torch.nn``'s
+    (i - n//2 .. i + (n-1)//2).
+    """
+    check_choice("alpha_convention", alpha_convention, LRN_ALPHA_CONVENTIONS)
+    if x.dim() < 3:
+        raise ValueError(f"local_response_norm expects (N, C, ...) input, got shape {tuple(x.shape)}")
+    n, c = x.shape[0], x.shape[1]
+    if c % groups:
+        raise ValueError(f"{c} channels cannot be split into {groups} towers of equal size")
+    a = alpha if alpha_convention == "paper-literal" else alpha / size
+    spatial = x.shape[2:]
+    xg = x.reshape(n, groups, c // groups, *spatial)
+    sq = xg * xg
+    pad = [0, 0] * len(spatial) + [size // 2, (size - 1) // 2]
+    sq = F.pad(sq, pad)
+    cg = c // groups
+    window = sq[:, :, 0:cg]
+    for i in range(1, size):
+        window = window + sq[:, :, i : i + cg]
+    out = xg / (k + a * window).pow(beta)
+    return out.reshape_as(x)
+
+
+class LocalResponseNorm(nn.Module):
+    """AlexNet's LRN (§3.3): k=2, n=5, α=1e-4, β=0.75 by default, inside each tower.
+
+    >>> lrn = LocalResponseNorm(groups=2)          # two towers of 48 maps after conv1
+    """
+
+    def __init__(
+        self,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 2.0,
+        alpha_convention: str = "cuda-convnet",
+        groups: int = 1,
+    ):
+        super().__init__()
+        check_choice("alpha_convention", alpha_convention, LRN_ALPHA_CONVENTIONS)
+        if size < 1:
+            raise ValueError(f"LRN size must be >= 1, got {size}")
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.alpha_convention, self.groups = alpha_convention, groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return local_response_norm(
+            x, self.size, self.alpha, self.beta, self.k, self.alpha_convention, self.groups
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "
+            f"alpha_convention={self.alpha_convention!r}, groups={self.groups}"
+        )
+
+
+class PReLU(nn.Module):
+    """f(y) = max(0, y) + a·min(0, y) with a learned (He et al. 2015, eq. 1).
+
+    ``channel_wise=True`` learns one a per channel, ``False`` one a for the layer.
+    a starts at 0.25. The trainer never applies weight decay to it (the paper's rule):
+    every PReLU coefficient is a parameter named ``...weight`` of a ``PReLU`` module,
+    and :func:`alexnet_lib.train.parameter_groups` finds them by type.
+    """
+
+    def __init__(self, num_channels: int = 1, channel_wise: bool = True, init: float = 0.25):
+        super().__init__()
+        self.channel_wise = channel_wise
+        self.num_channels = num_channels
+        self.weight = nn.Parameter(torch.full((num_channels if channel_wise else 1,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_channels={self.num_channels}, channel_wise={self.channel_wise}"
+
+
+ACTIVATIONS = ("relu", "tanh", "prelu", "prelu-shared")
+
+
+def make_activation(name: str, num_channels: int) -> nn.Module:
+    """One activation module by name: relu, tanh, prelu (channel-wise), prelu-shared."""
+    check_choice("activation", name, ACTIVATIONS)
+    if name == "relu":
+        return nn.ReLU(inplace=False)
+    if name == "tanh":
+        return nn.Tanh()
+    return PReLU(num_channels, channel_wise=(name == "prelu"))
+
+
+class LocallyConnected2d(nn.Module):
+    """A convolution whose filters are not shared across positions (cuda-convnet 'local').
+
+    Each output position (i, j) has its own ``out_channels × in_channels × k × k`` filter
+    and its own bias. Computed as unfold + a batched matrix product.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, input_size: int, kernel_size: int, padding: int = 0):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.padding = kernel_size, padding
+        self.output_size = input_size + 2 * padding - kernel_size + 1
+        positions = self.output_size**2
+        fan_in = in_channels * kernel_size**2
+        self.weight = nn.Parameter(torch.randn(positions, fan_in, out_channels) * (1.0 / fan_in) ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(out_channels, self.output_size, self.output_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cols = F.unfold(x, self.kernel_size, padding=self.padding)  # N, fan_in, L
+        out = torch.einsum("nfl,lfo->nol", cols, self.weight)
+        out = out.reshape(x.shape[0], self.out_channels, self.output_size, self.output_size)
+        return out + self.bias
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"padding={self.padding}, output_size={self.output_size}"
+        )

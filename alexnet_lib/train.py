@@ -1,0 +1,488 @@
+"""Training as in §5: the paper's update rule, its schedule, and checkpoints that resume exactly.
+
+    v_{i+1} := 0.9 · v_i − 0.0005 · ε · w_i − ε · ⟨∂L/∂w | w_i⟩_{D_i}
+    w_{i+1} := w_i + v_{i+1}
+
+"We used an equal learning rate for all layers ... The heuristic which we followed was
+to divide the learning rate by 10 when the validation error rate stopped improving with
+the current learning rate."
+
+The trainer works on uint8 batches and augments them as tensors (``transforms.Augment``).
+Every epoch's data order and augmentation are drawn from generators seeded by
+(seed, epoch), and every random state is saved with the checkpoint, so a run that is
+killed and resumed ends with the same weights, bit for bit, as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import PROJECT_ROOT, ImageTensors, atomic_save
+from .evaluate import evaluate, topk_correct
+from .experiments import progress as progress_bar
+from .layers import PReLU, check_choice
+
+OPTIMIZERS = ("paper", "sgd")
+SCHEDULES = ("plateau", "step", "constant")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read."""
+
+
+# ---------------------------------------------------------------------- the update rule
+class PaperSGD(torch.optim.Optimizer):
+    """The update rule of §5, literally: v ← m·v − wd·ε·w − ε·g;  w ← w + v.
+
+    ``torch.optim.SGD(momentum=m, weight_decay=wd)`` keeps b ← m·b + g + wd·w and steps
+    w ← w − ε·b. While ε is constant the two are the same (v = −ε·b). When ε changes,
+    torch's carried momentum is rescaled by ε_new/ε_old at once; the paper's is not.
+    """
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4):
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr} (the paper starts at 0.01)")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum} (the paper uses 0.9)")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay} (the paper uses 5e-4)")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, m, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(p)
+                v = state["velocity"]
+                v.mul_(m)
+                if wd:
+                    v.add_(p, alpha=-wd * lr)
+                v.add_(p.grad, alpha=-lr)
+                p.add_(v)
+        return loss
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weights only: not on biases (as in cuda-convnet and Caffe), and
+    never on PReLU coefficients (He et al. 2015, §2.1)."""
+    no_decay_ids = {id(m.weight) for m in model.modules() if isinstance(m, PReLU)}
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if id(p) in no_decay_ids or name.endswith("bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def make_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float):
+    check_choice("optimizer", name, OPTIMIZERS)
+    if lr <= 0:
+        raise ValueError(f"learning rate must be positive, got {lr} (the paper starts at 0.01)")
+    groups = parameter_groups(model, weight_decay)
+    if name == "paper":
+        return PaperSGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+# ----------------------------------------------------------------------- configuration
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Defaults are the paper's (§5)."""
+
+    epochs: int = 90
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    optimizer: str = "paper"  # "paper" (§5 rule) or "sgd" (torch.optim.SGD)
+    schedule: str = "plateau"  # "plateau" (÷10 when val error stalls), "step", "constant"
+    milestones: tuple = ()  # epochs at which "step" divides lr by 10
+    plateau_patience: int = 2  # epochs without improvement before ÷10
+    seed: int = 0
+    device: str | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every_steps: int = 0  # 0: once per epoch only
+    keep_checkpoints: int = 2
+    log_path: str | None = None
+    eval_every: int = 1
+    workers: int = 0  # DataLoader workers, for streamed datasets only
+    progress: bool = True
+    mode: str = ""
+    label: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size} (the paper uses 128)")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr} (the paper starts at 0.01)")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def command_line() -> str:
+    """How this process was started, without the machine's paths: 'python -m alexnet_lib ...'."""
+    argv = sys.argv or [""]
+    if Path(argv[0]).name == "__main__.py" and Path(argv[0]).parent.name == "alexnet_lib":
+        return "python -m alexnet_lib " + " ".join(argv[1:])
+    if "ipykernel" in argv[0]:
+        return "(a notebook)"
+    return " ".join([Path(argv[0]).name, *argv[1:]])
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A distinct seed for each (run seed, epoch, stream) triple."""
+    return (seed * 1_000_003 + epoch * 7_919 + stream) % (2**63)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The index batches of one epoch: a permutation drawn from (seed, epoch) alone.
+
+    The last incomplete batch is dropped, so every step sees ``batch_size`` images.
+    """
+    if n < batch_size:
+        raise ValueError(f"the training set has {n} images, fewer than one batch of {batch_size}; lower batch_size")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch, 0)))
+    return list(perm[: (n // batch_size) * batch_size].split(batch_size))
+
+
+def iterate_batches(data, batches, workers: int = 0):
+    """(uint8 images, labels) for each index batch: sliced from an in-memory
+    ImageTensors, or read by a DataLoader from a streamed dataset (ILSVRC-2012)."""
+    if isinstance(data, ImageTensors):
+        for idx in batches:
+            yield data.images[idx], data.labels[idx]
+        return
+    loader = torch.utils.data.DataLoader(
+        data, batch_sampler=[b.tolist() for b in batches], num_workers=workers,
+        pin_memory=torch.cuda.is_available(), persistent_workers=False,
+    )
+    for x, y in loader:
+        keep = y >= 0  # a streamed corrupt image comes back with label -1 when skipped
+        yield x[keep], y[keep]
+
+
+# ------------------------------------------------------------------------- checkpoints
+def checkpoint_paths(directory) -> list[Path]:
+    """Checkpoints in a folder, newest first."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    return sorted(d.glob("ckpt-e*-s*.pt"), reverse=True)
+
+
+def load_latest_checkpoint(directory, map_location="cpu"):
+    """The newest checkpoint that loads; an unreadable one is reported and skipped."""
+    for path in checkpoint_paths(directory):
+        try:
+            return torch.load(path, map_location=map_location, weights_only=False), path
+        except Exception as e:
+            warnings.warn(
+                f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); falling back to the previous one",
+                stacklevel=2,
+            )
+    return None, None
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}. It is damaged or not a checkpoint.") from e
+
+
+def _rng_state(aug_gen: torch.Generator) -> dict:
+    state = {
+        "torch": torch.get_rng_state(),
+        "augment": aug_gen.get_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, aug_gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    aug_gen.set_state(state["augment"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class History:
+    """Per-epoch records (dicts) and the run's metadata, as written to the JSON log."""
+
+    meta: dict
+    epochs: list
+
+    def column(self, key: str) -> list:
+        return [r.get(key) for r in self.epochs]
+
+    def to_json(self) -> dict:
+        return {"meta": self.meta, "epochs": self.epochs}
+
+    @classmethod
+    def load(cls, path) -> "History":
+        with open(path) as fh:
+            blob = json.load(fh)
+        return cls(blob["meta"], blob["epochs"])
+
+
+def _write_json_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains a model on uint8 ImageTensors with batched tensor augmentation.
+
+    >>> trainer = Trainer(model, train_data, val_data, augment, TrainConfig(epochs=10))
+    >>> history = trainer.fit()            # or trainer.fit(resume=True)
+    """
+
+    def __init__(self, model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | None, augment, config: TrainConfig):
+        config.validate()
+        self.config = config
+        self.device = torch.device(config.device) if config.device else default_device()
+        self.model = model.to(self.device)
+        self.train_data, self.val_data, self.augment = train_data, val_data, augment
+        self.optimizer = make_optimizer(model, config.optimizer, config.lr, config.momentum, config.weight_decay)
+        if config.schedule == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=0.1, patience=config.plateau_patience
+            )
+        elif config.schedule == "step":
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.milestones), gamma=0.1)
+        else:
+            self.scheduler = None
+        self.aug_gen = torch.Generator()
+        self.history = History(self._meta(), [])
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self._partial = {"loss": 0.0, "top1": 0, "top5": 0, "n": 0, "seconds": 0.0}
+
+    def _meta(self) -> dict:
+        c = self.config
+        return {
+            "label": c.label,
+            "mode": c.mode,
+            "device": str(self.device) + (f" ({torch.cuda.get_device_name(self.device)})" if self.device.type == "cuda" else ""),
+            "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "commit": git_commit(),
+            "seed": c.seed,
+            "command": command_line(),
+            "train": repr(self.train_data),
+            "val": repr(self.val_data) if self.val_data is not None else None,
+            "model": type(self.model).__name__,
+            "config": {k: v for k, v in asdict(c).items() if k != "meta"},
+            **c.meta,
+        }
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "partial": dict(self._partial),
+            "rng": _rng_state(self.aug_gen),
+            "history": self.history.to_json(),
+            "config": asdict(self.config),
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.config.checkpoint_dir:
+            return None
+        d = Path(self.config.checkpoint_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"ckpt-e{self.epoch:04d}-s{self.step_in_epoch:07d}.pt"
+        atomic_save(self.state_dict(), path)
+        for old in checkpoint_paths(d)[self.config.keep_checkpoints :]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step_in_epoch, self.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+        self._partial = dict(state["partial"])
+        _set_rng_state(state["rng"], self.aug_gen)
+        saved = state["history"]
+        self.history = History({**saved["meta"], "resumed": True}, list(saved["epochs"]))
+
+    def resume(self) -> Path | None:
+        """Continue from the newest readable checkpoint in ``checkpoint_dir``, if any."""
+        if not self.config.checkpoint_dir:
+            raise ValueError("resume needs config.checkpoint_dir (the folder the run saved its checkpoints to)")
+        state, path = load_latest_checkpoint(self.config.checkpoint_dir, map_location=self.device)
+        if state is None:
+            return None
+        self.load_state_dict(state)
+        return path
+
+    def write_log(self) -> None:
+        if self.config.log_path:
+            _write_json_atomic(self.history.to_json(), Path(self.config.log_path))
+
+    # ----------------------------------------------------------------------- training
+    def _start_epoch_rng(self) -> None:
+        torch.manual_seed(epoch_seed(self.config.seed, self.epoch, 1))
+        self.aug_gen.manual_seed(epoch_seed(self.config.seed, self.epoch, 2))
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor):
+        x = self.augment.train(x.to(self.device, non_blocking=True), self.aug_gen)
+        y = y.to(self.device, non_blocking=True)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            latest = checkpoint_paths(self.config.checkpoint_dir) if self.config.checkpoint_dir else []
+            raise TrainingDivergedError(
+                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1} "
+                f"(global step {self.global_step + 1}). Likely causes: a learning rate too high for this init "
+                f"(lr={self.optimizer.param_groups[0]['lr']:g}; the paper uses 0.01), or an init whose activations "
+                "blow up. Nothing was saved after the failure"
+                + (f"; the last good checkpoint is {latest[0]}" if latest else "")
+                + ". Lower lr (or change init) and resume."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach(), y
+
+    def fit(self, resume: bool = False) -> History:
+        c = self.config
+        if resume:
+            self.resume()
+        while self.epoch < c.epochs:
+            batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch)
+            if self.step_in_epoch == 0:
+                self._start_epoch_rng()
+                self._partial = {"loss": 0.0, "top1": 0, "top5": 0, "n": 0, "seconds": 0.0}
+            self.model.train()
+            bar = progress_bar(None, c.progress, total=len(batches), initial=self.step_in_epoch,
+                               desc=f"epoch {self.epoch + 1}/{c.epochs}", leave=False)
+            t0 = time.perf_counter()
+            for xb, yb in iterate_batches(self.train_data, batches[self.step_in_epoch :], c.workers):
+                loss, logits, y = self.train_step(xb, yb)
+                hits = topk_correct(logits, y)
+                p = self._partial
+                p["loss"] += float(loss) * len(y)
+                p["top1"] += hits[1]
+                p["top5"] += hits[5]
+                p["n"] += len(y)
+                self.step_in_epoch += 1
+                self.global_step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{p['loss'] / p['n']:.3f}", err=f"{1 - p['top1'] / p['n']:.3f}")
+                if c.checkpoint_every_steps and self.step_in_epoch % c.checkpoint_every_steps == 0 and self.step_in_epoch < len(batches):
+                    p["seconds"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    self.save_checkpoint()
+            bar.close()
+            self._partial["seconds"] += time.perf_counter() - t0
+            self._end_epoch(len(batches))
+        return self.history
+
+    def _end_epoch(self, steps: int) -> None:
+        c, p = self.config, self._partial
+        record = {
+            "epoch": self.epoch + 1,
+            "steps": steps,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": p["loss"] / p["n"],
+            "train_top1": 1 - p["top1"] / p["n"],
+            "train_top5": 1 - p["top5"] / p["n"],
+            "train_seconds": p["seconds"],
+        }
+        if self.val_data is not None and ((self.epoch + 1) % c.eval_every == 0 or self.epoch + 1 == c.epochs):
+            t = time.perf_counter()
+            val = evaluate(self.model, self.val_data, self.augment, batch_size=max(256, c.batch_size), device=self.device)
+            record.update({f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - t)
+        if self.scheduler is not None:
+            if c.schedule == "plateau":
+                if "val_top1" in record:
+                    self.scheduler.step(record["val_top1"])
+            else:
+                self.scheduler.step()
+        self.history.epochs.append(record)
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.save_checkpoint()
+        self.write_log()
+
+
+def fit(model, train_data, val_data, augment, config: TrainConfig | None = None, resume: bool = False, **overrides) -> History:
+    """One call: build a Trainer with ``config`` (or TrainConfig(**overrides)) and fit."""
+    config = config or TrainConfig(**overrides)
+    return Trainer(model, train_data, val_data, augment, config).fit(resume=resume)
+
+
+def epochs_to_reach(errors, target: float) -> float:
+    """The first epoch (1-based) whose error is at or below ``target``; inf if never."""
+    for i, e in enumerate(errors):
+        if e is not None and e <= target:
+            return i + 1
+    return math.inf

@@ -1,0 +1,195 @@
+"""The two-tower AlexNet against counts done by hand and gradients that prove connectivity."""
+
+import pytest
+import torch
+
+from alexnet_lib.model import AlexNet, CifarNet, count_parameters
+from alexnet_lib.parallel import TowerParallel
+
+
+def conv(cin, cout, k):
+    return cout * cin * k * k + cout
+
+
+def fc(nin, nout):
+    return nin * nout + nout
+
+
+def test_parameter_count_two_towers_by_hand():
+    # Per tower: conv1 sees RGB, conv2/4/5 their own tower, conv3 both; fc layers dense.
+    towers = 2 * (conv(3, 48, 11) + conv(48, 128, 5) + conv(256, 192, 3) + conv(192, 192, 3) + conv(192, 128, 3))
+    dense = fc(6 * 6 * 256, 4096) + fc(4096, 4096) + fc(4096, 1000)
+    assert towers + dense == 60_965_224
+    assert count_parameters(AlexNet()) == 60_965_224
+
+
+def test_parameter_count_dense_and_one_tower_by_hand():
+    dense = conv(3, 96, 11) + conv(96, 256, 5) + conv(256, 384, 3) + conv(384, 384, 3) + conv(384, 256, 3)
+    fcs = fc(9216, 4096) + fc(4096, 4096) + fc(4096, 1000)
+    assert dense + fcs == 62_378_344
+    assert count_parameters(AlexNet(tower_isolation=False)) == 62_378_344
+    # §3.2 footnote: half the kernels in conv1..conv4, the full conv5 and fc layers.
+    one = conv(3, 48, 11) + conv(48, 128, 5) + conv(128, 192, 3) + conv(192, 192, 3) + conv(192, 256, 3)
+    assert count_parameters(AlexNet(towers=1)) == one + fcs == 59_798_312
+
+
+@pytest.mark.parametrize("size", [224, 227])
+def test_shapes_at_every_stage(size):
+    model = AlexNet(input_size=size).eval()
+    acts = model.activations(torch.zeros(1, 3, size, size))
+    expected = {
+        "conv1": (96, 55, 55), "lrn1": (96, 55, 55), "pool1": (96, 27, 27),
+        "conv2": (256, 27, 27), "lrn2": (256, 27, 27), "pool2": (256, 13, 13),
+        "conv3": (384, 13, 13), "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6),
+        "fc6": (4096,), "fc7": (4096,), "fc8": (1000,),
+    }
+    for name, shape in expected.items():
+        assert tuple(acts[name].shape[1:]) == shape, name
+    assert acts["pool5"].flatten(1).shape[1] == 9216
+    assert model.input_pad == (3 if size == 224 else 0)
+
+
+def test_ceil_rule_pads_right_and_bottom_only():
+    """A 224 input padded by 3 px of zeros right/bottom gives the same conv1 as feeding
+    that 227 image to an unpadded (227) model with the same weights."""
+    m224, m227 = AlexNet(input_size=224).eval(), AlexNet(input_size=227).eval()
+    m227.load_state_dict(m224.state_dict())
+    x = torch.randn(1, 3, 224, 224)
+    x227 = torch.nn.functional.pad(x, (0, 3, 0, 3))
+    assert torch.equal(m224.activations(x)["conv1"], m227.activations(x227)["conv1"])
+
+
+def _grad_of(out, inp, channels):
+    (g,) = torch.autograd.grad(out[:, channels].sum(), inp, retain_graph=True)
+    return g
+
+
+def test_tower_isolation_proven_by_gradients():
+    torch.manual_seed(0)
+    model = AlexNet(dropout=0.0, init="kaiming").eval()
+    a = model.activations(torch.randn(2, 3, 224, 224))
+    A, B = slice(0, 48), slice(48, 96)  # conv1 maps of tower A and B
+    g = _grad_of(a["conv2"], a["pool1"], slice(0, 128))  # tower A's conv2
+    assert g[:, B].abs().max() == 0 and g[:, A].abs().max() > 0
+    g = _grad_of(a["conv2"], a["pool1"], slice(128, 256))  # tower B's conv2
+    assert g[:, A].abs().max() == 0 and g[:, B].abs().max() > 0
+    g = _grad_of(a["conv4"], a["conv3"], slice(0, 192))
+    assert g[:, 192:].abs().max() == 0 and g[:, :192].abs().max() > 0
+    g = _grad_of(a["conv5"], a["conv4"], slice(128, 256))
+    assert g[:, :192].abs().max() == 0 and g[:, 192:].abs().max() > 0
+    # conv3 and fc6 mix the towers: tower A's units depend on tower B's maps.
+    g = _grad_of(a["conv3"], a["pool2"], slice(0, 192))
+    assert g[:, 128:].abs().max() > 0 and g[:, :128].abs().max() > 0
+    g = _grad_of(a["fc6"], a["pool5"], slice(0, 2048))
+    assert g[:, 128:].abs().max() > 0
+    # LRN stays inside a tower: tower A's normalised maps do not depend on tower B's.
+    g = _grad_of(a["lrn1"], a["conv1"], A)
+    assert g[:, B].abs().max() == 0
+
+
+def test_dense_variant_mixes_towers_everywhere():
+    torch.manual_seed(0)
+    model = AlexNet(dropout=0.0, tower_isolation=False, init="kaiming").eval()
+    a = model.activations(torch.randn(1, 3, 224, 224))
+    g = _grad_of(a["conv4"], a["conv3"], slice(0, 192))
+    assert g[:, 192:].abs().max() > 0
+
+
+def test_paper_init_std_and_biases():
+    torch.manual_seed(0)
+    model = AlexNet()
+    for tower in model.towers:
+        for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+            layer = getattr(tower, name)
+            assert abs(layer.weight.std().item() - 0.01) < 0.001, name
+            assert abs(layer.weight.mean().item()) < 0.001, name
+            expected_bias = 1.0 if name in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
+            assert torch.all(layer.bias == expected_bias), name
+    caffe = AlexNet(init="caffe")
+    assert torch.all(caffe.towers[0].conv2.bias == 0.1) and torch.all(caffe.towers[0].conv1.bias == 0)
+
+
+def test_kaiming_and_xavier_std_from_fan_in():
+    torch.manual_seed(0)
+    he, xavier = AlexNet(init="kaiming"), AlexNet(init="xavier")
+    fan_in = 48 * 5 * 5  # conv2 of one tower sees 48 maps through 5x5 kernels
+    assert abs(he.towers[0].conv2.weight.std().item() - (2 / fan_in) ** 0.5) < 0.002
+    assert abs(xavier.towers[0].conv2.weight.std().item() - (1 / fan_in) ** 0.5) < 0.002
+    prelu = AlexNet(init="kaiming", activation="prelu")
+    fan_in = 256 * 3 * 3
+    assert abs(prelu.towers[0].conv3.weight.std().item() - (2 / (1.0625 * fan_in)) ** 0.5) < 0.002
+
+
+def test_one_tower_control_shapes():
+    model = AlexNet(towers=1).eval()
+    a = model.activations(torch.zeros(1, 3, 224, 224))
+    assert a["conv1"].shape[1] == 48 and a["conv4"].shape[1] == 192 and a["conv5"].shape[1] == 256
+    assert a["fc6"].shape[1] == 4096
+
+
+def test_width_and_small_input():
+    model = AlexNet(num_classes=10, width=0.25, input_size=128)
+    assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"towers": 3}, "towers must be 1 or 2"),
+        ({"activation": "gelu"}, "'relu', 'tanh'"),
+        ({"lrn_alpha_convention": "torch"}, "'cuda-convnet', 'paper-literal'"),
+        ({"pooling": "average"}, "'overlapping', 'non-overlapping'"),
+        ({"init": "he"}, "'paper', 'caffe', 'xavier', 'kaiming'"),
+        ({"dropout": 1.0}, "[0, 1)"),
+        ({"dropout": -0.1}, "[0, 1)"),
+        ({"input_size": 40}, "too small"),
+    ],
+)
+def test_bad_options_list_valid_values(kwargs, words):
+    with pytest.raises(ValueError, match=__import__("re").escape(words)):
+        AlexNet(**kwargs)
+
+
+def test_wrong_input_size_says_what_is_expected():
+    model = AlexNet()
+    with pytest.raises(ValueError, match=r"expects a batch of shape \(N, 3, 224, 224\).*ceil rule.*227"):
+        model(torch.zeros(1, 3, 256, 256))
+
+
+def test_prelu_model_runs_and_shared_has_one_coefficient_per_layer():
+    shared = AlexNet(activation="prelu-shared", num_classes=10, width=0.25, input_size=128)
+    assert shared.towers[0].act["conv1"].weight.numel() == 1
+    wise = AlexNet(activation="prelu", num_classes=10, width=0.25, input_size=128)
+    assert wise.towers[0].act["conv1"].weight.numel() == wise.towers[0].conv1.out_channels
+    for m in (shared, wise):
+        assert m(torch.randn(2, 3, 128, 128)).shape == (2, 10)
+
+
+def test_tower_parallel_equals_single_device_forward_and_gradients():
+    torch.manual_seed(0)
+    model = AlexNet(dropout=0.0, init="kaiming", num_classes=10, width=0.5)
+    x = torch.randn(2, 3, 224, 224)
+    ref = model(x)
+    ref.square().sum().backward()
+    ref_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    par = TowerParallel(model)
+    out = par(x)
+    out.square().sum().backward()
+    assert torch.allclose(out, ref, atol=1e-5)
+    for g, p in zip(ref_grads, model.parameters()):
+        assert torch.allclose(p.grad, g, atol=1e-5, rtol=1e-4)
+    # Exchanged bytes: conv3 input (pool2 maps), fc6 input (pool5), fc7, fc8 inputs, each way.
+    n, f = 2, 4
+    per_way = (64 * 13 * 13 + 64 * 6 * 6 + 1024 + 1024) * n * f
+    assert par.bytes_transferred() == 2 * per_way + 5 * n * f
+
+
+def test_cifar_nets():
+    for kind in ("fig1", "lrn-pair"):
+        for act in ("relu", "tanh"):
+            net = CifarNet(kind, activation=act, lrn=(kind == "lrn-pair"))
+            assert net(torch.zeros(3, 3, 32, 32)).shape == (3, 10)
+    with_lrn, without = CifarNet("lrn-pair", lrn=True), CifarNet("lrn-pair", lrn=False)
+    assert count_parameters(with_lrn) == count_parameters(without)  # LRN has no parameters
+    assert sum(type(m).__name__ == "LocalResponseNorm" for m in with_lrn.modules()) == 2

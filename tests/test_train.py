@@ -1,0 +1,194 @@
+"""The paper's update rule unrolled by hand, the trainer's resume, its errors and its metrics."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_lib.data import ImageTensors
+from alexnet_lib.evaluate import topk_errors
+from alexnet_lib.model import CifarNet
+from alexnet_lib.train import (
+    PaperSGD,
+    TrainConfig,
+    Trainer,
+    TrainingDivergedError,
+    epochs_to_reach,
+    parameter_groups,
+)
+from alexnet_lib.transforms import Augment
+
+
+def test_paper_rule_two_steps_by_hand():
+    w = nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = PaperSGD([w], lr=0.1, momentum=0.9, weight_decay=0.5)
+    g1, g2 = torch.tensor([0.3, 0.4]), torch.tensor([-0.2, 0.1])
+    # step 1: v1 = 0.9·0 − 0.5·0.1·w0 − 0.1·g1 ; w1 = w0 + v1
+    w0 = torch.tensor([1.0, -2.0])
+    v1 = -0.5 * 0.1 * w0 - 0.1 * g1
+    w1 = w0 + v1
+    w.grad = g1.clone()
+    opt.step()
+    assert torch.allclose(w.data, w1)
+    # step 2: v2 = 0.9·v1 − 0.5·0.1·w1 − 0.1·g2
+    v2 = 0.9 * v1 - 0.5 * 0.1 * w1 - 0.1 * g2
+    w.grad = g2.clone()
+    opt.step()
+    assert torch.allclose(w.data, w1 + v2)
+
+
+def _pair(seed=0):
+    torch.manual_seed(seed)
+    a = nn.Linear(4, 3)
+    b = nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _steps(model, opt, n, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        x, y = torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+def test_paper_rule_equals_torch_sgd_at_constant_lr():
+    a, b = _pair()
+    _steps(a, PaperSGD(a.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4), 20)
+    _steps(b, torch.optim.SGD(b.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4), 20)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_paper_rule_differs_after_lr_change_by_the_algebra():
+    """After ε goes from ε1 to ε2, torch's step carries m·(ε2/ε1)·v where the paper's carries m·v.
+    So one step after the change, w_torch − w_paper = m·v·(ε2/ε1 − 1), with v the velocity before."""
+    lr1, lr2, m = 0.05, 0.005, 0.9
+    a, b = _pair()
+    pa = PaperSGD(a.parameters(), lr=lr1, momentum=m, weight_decay=0.0)
+    pb = torch.optim.SGD(b.parameters(), lr=lr1, momentum=m, weight_decay=0.0)
+    _steps(a, pa, 5)
+    _steps(b, pb, 5)
+    velocity = [pa.state[p]["velocity"].clone() for p in a.parameters()]
+    for opt in (pa, pb):
+        for group in opt.param_groups:
+            group["lr"] = lr2
+    _steps(a, pa, 1, seed=7)
+    _steps(b, pb, 1, seed=7)
+    for p, q, v in zip(a.parameters(), b.parameters(), velocity):
+        torch.testing.assert_close(q - p, m * v * (lr2 / lr1 - 1), rtol=1e-3, atol=1e-7)
+        assert (q - p).abs().max() > 1e-5  # they really do differ
+
+
+def test_weight_decay_skips_biases_and_prelu():
+    from alexnet_lib.model import AlexNet
+
+    model = AlexNet(activation="prelu", num_classes=10, width=0.25, input_size=128)
+    decay, no_decay = parameter_groups(model, 5e-4)
+    prelu_ids = {id(m.weight) for m in model.modules() if type(m).__name__ == "PReLU"}
+    assert prelu_ids and prelu_ids <= {id(p) for p in no_decay["params"]}
+    assert all(p.dim() > 1 for p in decay["params"])
+    assert no_decay["weight_decay"] == 0 and decay["weight_decay"] == 5e-4
+
+
+def tiny_data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 36, 36), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images[labels % 2 == 0, 0] //= 2  # something learnable
+    return ImageTensors(images, labels, [str(i) for i in range(10)], "synthetic", "tiny", "train")
+
+
+def tiny_augment(data):
+    return Augment(crop=32, mean=data.images.float().mean(0), pca=(torch.tensor([0.2, 0.02, 0.004]), torch.eye(3)))
+
+
+def make_trainer(tmp_path, epochs, seed=0, **kw):
+    torch.manual_seed(seed)
+    data = tiny_data()
+    model = CifarNet("fig1", width=0.25)
+    config = TrainConfig(epochs=epochs, batch_size=16, lr=0.01, seed=seed, progress=False, device="cpu",
+                         checkpoint_dir=str(tmp_path / "ckpt"), log_path=str(tmp_path / "log.json"), **kw)
+    return Trainer(model, data, data.subset(torch.arange(32)), tiny_augment(data), config)
+
+
+def test_resume_after_epoch_equals_uninterrupted(tmp_path):
+    full = make_trainer(tmp_path / "a", epochs=3)
+    full.fit()
+    first = make_trainer(tmp_path / "b", epochs=2)
+    first.fit()
+    second = make_trainer(tmp_path / "b", epochs=3, seed=0)
+    second.fit(resume=True)
+    for p, q in zip(full.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(p, q)
+    log = json.loads((tmp_path / "b" / "log.json").read_text())
+    assert [r["epoch"] for r in log["epochs"]] == [1, 2, 3]
+    assert [r["train_loss"] for r in log["epochs"]] == full.history.column("train_loss")
+
+
+def test_resume_mid_epoch_equals_uninterrupted(tmp_path):
+    full = make_trainer(tmp_path / "a", epochs=2, checkpoint_every_steps=2)
+    full.fit()
+
+    interrupted = make_trainer(tmp_path / "b", epochs=2, checkpoint_every_steps=2)
+    real_step = interrupted.train_step
+
+    def crash_at_step_9(x, y):
+        if interrupted.global_step == 9:  # mid epoch 2 (6 steps an epoch), after a checkpoint at step 2
+            raise KeyboardInterrupt
+        return real_step(x, y)
+
+    interrupted.train_step = crash_at_step_9
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    resumed = make_trainer(tmp_path / "b", epochs=2, checkpoint_every_steps=2, seed=0)
+    resumed.fit(resume=True)
+    for p, q in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q)
+    assert [r["epoch"] for r in resumed.history.epochs] == [1, 2]
+    assert resumed.history.column("train_loss") == full.history.column("train_loss")
+    assert len(list((tmp_path / "b" / "ckpt").glob("*.pt"))) == 2  # keeps the last two
+
+
+def test_nan_loss_stops_with_step_and_causes(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=2)
+    with torch.no_grad():
+        trainer.model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 1.*learning rate too high"):
+        trainer.fit()
+    assert not list((tmp_path / "ckpt").glob("*.pt"))  # the NaN state was not saved
+
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [({"batch_size": 0}, "batch_size must be at least 1"), ({"lr": -0.1}, "lr must be positive"),
+     ({"optimizer": "adam"}, "'paper', 'sgd'"), ({"schedule": "cosine"}, "'plateau', 'step', 'constant'")],
+)
+def test_bad_hyperparameters(kw, words):
+    with pytest.raises(ValueError, match=__import__("re").escape(words)):
+        TrainConfig(**kw).validate()
+
+
+def test_plateau_schedule_divides_lr_by_ten(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1, schedule="plateau", plateau_patience=0)
+    sched = trainer.scheduler
+    sched.step(0.5)
+    sched.step(0.6)  # no improvement, patience 0 -> lr / 10
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_topk_errors_by_hand():
+    logits = torch.tensor([[0.1, 0.9, 0.0, 0.0, 0.0, 0.0],
+                           [0.9, 0.1, 0.0, 0.0, 0.0, 0.0],
+                           [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    targets = torch.tensor([1, 1, 0])
+    # row 0: top-1 hit; row 1: top-1 miss, top-5 hit; row 2: class 0 is the lowest: miss both
+    assert topk_errors(logits, targets) == {"top1": pytest.approx(2 / 3), "top5": pytest.approx(1 / 3)}
+
+
+def test_epochs_to_reach():
+    assert epochs_to_reach([0.9, 0.5, 0.24, 0.2], 0.25) == 3
+    assert epochs_to_reach([0.9, 0.5], 0.25) == float("inf")
