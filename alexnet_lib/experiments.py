@@ -14,9 +14,13 @@ The sizes live here, not in the notebooks, so a chapter reads ``preset("relu_tan
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
 import time
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -97,3 +101,107 @@ class Chapter:
 
     def done(self) -> None:
         print(f"wall time: {self.elapsed():.1f} s in {self.mode} mode on {device_description(self.device)}")
+
+
+# ----------------------------------------------------------------- runs over seeds
+@dataclass
+class Run:
+    """One training run of a named variant with one seed."""
+
+    label: str
+    seed: int
+    history: "object"  # alexnet_lib.train.History
+    seconds: float
+    model: "object" = None
+
+    def column(self, key: str) -> list:
+        return self.history.column(key)
+
+    def last(self, key: str):
+        return self.history.epochs[-1][key]
+
+
+def train_runs(make_model, train_data, val_data, augment, config, seeds, label: str = "", keep_models: bool = False) -> list:
+    """Train a fresh ``make_model()`` once per seed with ``config`` (its seed replaced).
+
+    The seed sets the initial weights (``torch.manual_seed`` before ``make_model``), the data
+    order, the augmentation and dropout. Returns one :class:`Run` per seed.
+    """
+    from .train import Trainer
+
+    runs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = make_model()
+        cfg = replace(config, seed=seed, label=label or config.label)
+        t = time.perf_counter()
+        history = Trainer(model, train_data, val_data, augment, cfg).fit()
+        runs.append(Run(label, seed, history, time.perf_counter() - t, model if keep_models else None))
+    return runs
+
+
+def spread(values) -> dict:
+    """Mean, sample standard deviation, min, max and count of a list of numbers."""
+    v = [float(x) for x in values]
+    n = len(v)
+    mean = sum(v) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1)) if n > 1 else float("nan")
+    return {"mean": mean, "std": std, "min": min(v), "max": max(v), "n": n}
+
+
+def format_spread(values, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    """'12.3 ± 0.4 (11.9–12.8, n=3)' for a list of per-seed values."""
+    s = spread([x * scale for x in values])
+    return (f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}{unit} "
+            f"({s['min']:.{digits}f}–{s['max']:.{digits}f}, n={s['n']})")
+
+
+VERDICTS = ("replicates", "does not replicate at this scale", "cannot be tested here")
+
+
+def compare(baseline, variant, paper_says: str) -> dict:
+    """Compare a per-seed metric of two variants, where the paper says the variant is
+    ``"lower"`` or ``"higher"`` than the baseline (e.g. error with LRN is lower).
+
+    The effect is mean(variant) − mean(baseline). The verdict is "replicates" when the
+    effect has the paper's sign and is larger than twice its standard error (Welch's,
+    from the spread over seeds), else "does not replicate at this scale".
+    """
+    if paper_says not in ("lower", "higher"):
+        raise ValueError(f"paper_says must be 'lower' or 'higher', got {paper_says!r}")
+    a, b = spread(baseline), spread(variant)
+    effect = b["mean"] - a["mean"]
+    se = math.sqrt((a["std"] ** 2 if a["n"] > 1 else 0) / a["n"] + (b["std"] ** 2 if b["n"] > 1 else 0) / b["n"])
+    right_sign = effect < 0 if paper_says == "lower" else effect > 0
+    verdict = VERDICTS[0] if right_sign and abs(effect) > 2 * se else VERDICTS[1]
+    return {"baseline": a, "variant": b, "effect": effect, "standard_error": se, "paper_says": paper_says, "verdict": verdict}
+
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "book" / "results"
+
+
+def record_claim(key: str, payload: dict, mode: str, seeds, seconds: float | None = None) -> Path | None:
+    """Save a chapter's measured claim to ``book/results/claims/<key>.json`` for chapter 9.
+
+    Recorded results are only written when asked (``ALEXNET_RECORD=1``, which
+    ``make chapters`` sets) and never in smoke mode, so running a chapter never overwrites
+    what the book shows by accident.
+    """
+    if mode == "smoke" or os.environ.get("ALEXNET_RECORD", "") not in ("1", "true", "yes"):
+        print(f"claim '{key}' not recorded (mode {mode}; set ALEXNET_RECORD=1 outside smoke mode to record it)")
+        return None
+    from .train import git_commit
+
+    path = RESULTS_DIR / "claims" / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"mode": mode, "device": device_description(), "seeds": list(seeds), "commit": git_commit(),
+            "torch": torch.__version__, "seconds": seconds, "recorded": time.strftime("%Y-%m-%d")}
+    path.write_text(json.dumps({"key": key, **payload, "meta": meta}, indent=1, default=str))
+    print(f"claim '{key}' recorded in {path.relative_to(RESULTS_DIR.parent.parent)}")
+    return path
+
+
+def load_claims() -> dict:
+    """Every recorded claim, by key."""
+    folder = RESULTS_DIR / "claims"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}

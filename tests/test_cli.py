@@ -1,0 +1,53 @@
+"""The command line, run as a user would: python -m alexnet_lib train / evaluate / --resume."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def make_cifar_like(root, per_class=12):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c, name in enumerate(("cat", "dog")):
+            folder = root / "cifar10" / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                arr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                arr[..., 0] = arr[..., 0] // 2 if c else arr[..., 0]
+                Image.fromarray(arr).save(folder / f"{i}.png")
+
+
+def run(args, env):
+    proc = subprocess.run([sys.executable, "-m", "alexnet_lib", *args], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_train_resume_evaluate(tmp_path):
+    make_cifar_like(tmp_path / "root")
+    env = {**os.environ, "ALEXNET_DATA": str(tmp_path / "root"), "ALEXNET_CACHE": str(tmp_path / "cache"), "TQDM_DISABLE": "1"}
+    out = tmp_path / "run"
+    common = ["train", "--dataset", "cifar10", "--model", "cifar-fig1", "--batch-size", "8", "--out", str(out),
+              "--no-pca", "--schedule", "constant", "--no-progress", "--mode", "smoke"]
+    run(common + ["--epochs", "1"], env)
+    log = json.loads((out / "log.json").read_text())
+    assert [r["epoch"] for r in log["epochs"]] == [1]
+    assert log["meta"]["command"].startswith("python -m alexnet_lib train")
+    assert log["meta"]["mode"] == "smoke" and log["meta"]["seed"] == 0
+    proc = run(common + ["--epochs", "2", "--resume", "--log", str(tmp_path / "results" / "r.json")], env)
+    assert "resumed from" in proc.stdout
+    log = json.loads((tmp_path / "results" / "r.json").read_text())
+    assert [r["epoch"] for r in log["epochs"]] == [1, 2]
+    proc = run(["evaluate", "--checkpoint", str(out)], env)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert 0 <= result["top1"] <= 1 and result["top5"] == 0.0  # 2 classes: top-5 always right
+
+
+def test_unknown_option_value_lists_choices(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "alexnet_lib", "train", "--dataset", "mnist", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "invalid choice: 'mnist'" in proc.stderr and "cifar10" in proc.stderr
