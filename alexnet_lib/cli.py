@@ -123,6 +123,7 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     train, val, augment = build_data(args)
     num_classes = len(train.classes)
+    torch.manual_seed(args.seed)  # the seed decides the initial weights too
     model = build_model(args, num_classes)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
@@ -132,7 +133,6 @@ def cmd_train(args) -> int:
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
         meta={"cli_args": vars(args), "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
     )
-    torch.manual_seed(args.seed)
     trainer = Trainer(model, train, val, augment, config)
     if args.resume:
         path = trainer.resume()

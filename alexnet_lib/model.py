@@ -360,3 +360,91 @@ class CifarNet(nn.Module):
 
 
 __all__ = ["AlexNet", "CifarNet", "Tower", "count_parameters", "conv1_output_size", "PReLU"]
+
+
+# ------------------------------------------------------- the deep plain nets of He et al.
+PLAIN_INITS = ("kaiming", "xavier")
+
+
+def plain_init_std(init: str, fan_in: int, prelu_a: float = 0.0) -> float:
+    """He et al. 2015, eq. (10)/(15): std = sqrt(2 / ((1 + a²) n)); "Xavier" as the paper
+    writes it (its §2.2, after Glorot and Bengio): std = sqrt(1 / n). n is the fan-in, k²·c."""
+    check_choice("init", init, PLAIN_INITS)
+    if init == "xavier":
+        return math.sqrt(1.0 / fan_in)
+    return math.sqrt(2.0 / ((1.0 + prelu_a * prelu_a) * fan_in))
+
+
+class PlainNet(nn.Module):
+    """A deep "plain" net (3×3 convolutions, no normalisation, no shortcuts), the kind of
+    net He et al. (2015, §2.2, Figures 2 and 3) train from scratch to compare inits.
+
+    ``depth`` counts weight layers, as the paper does: ``depth - 1`` convolutions and one
+    fully connected classifier. The first convolution has stride ``first_stride`` (the
+    paper's nets start with a strided 7×7), the convolutions are split evenly into
+    ``stages`` with a 2×2 max-pooling between stages and the width doubling at each
+    stage, and global average pooling feeds the classifier. Every weight is drawn from
+    N(0, std²) with the std of :func:`plain_init_std`; every bias is 0 (the paper's rule).
+
+    ``pre_activations(x)`` returns each layer's response y_l before its activation: the
+    quantity whose variance the paper follows through depth.
+    """
+
+    def __init__(self, depth: int = 30, width: int = 16, activation: str = "relu", init: str = "kaiming",
+                 num_classes: int = 10, stages: int = 3, first_stride: int = 2, in_channels: int = 3):
+        super().__init__()
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("init", init, PLAIN_INITS)
+        if depth < 2:
+            raise ValueError(f"depth counts weight layers (convolutions + the classifier) and must be >= 2, got {depth}")
+        if not 1 <= stages <= depth - 1:
+            raise ValueError(f"stages must be between 1 and depth - 1 = {depth - 1}, got {stages}")
+        if width < 1:
+            raise ValueError(f"width must be at least 1, got {width}")
+        self.depth, self.width, self.activation, self.init_scheme = depth, width, activation, init
+        n_conv = depth - 1
+        per_stage = [n_conv // stages + (1 if s < n_conv % stages else 0) for s in range(stages)]
+        self.stage_of = [s for s, n in enumerate(per_stage) for _ in range(n)]
+        convs, acts, c_in = [], [], in_channels
+        for i, s in enumerate(self.stage_of):
+            c_out = width * 2**s
+            convs.append(nn.Conv2d(c_in, c_out, 3, stride=first_stride if i == 0 else 1, padding=1))
+            acts.append(make_activation(activation, c_out))
+            c_in = c_out
+        self.convs, self.acts = nn.ModuleList(convs), nn.ModuleList(acts)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.classifier = nn.Linear(c_in, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        a = 0.25 if self.activation.startswith("prelu") else 0.0
+        for layer in [*self.convs, self.classifier]:
+            with torch.no_grad():
+                layer.weight.normal_(0.0, plain_init_std(self.init_scheme, layer.weight[0].numel(), a))
+                layer.bias.zero_()
+
+    def pre_activations(self, x: torch.Tensor) -> list:
+        """[y_1, ..., y_{depth-1}, logits]: every weight layer's output before its activation."""
+        out = []
+        for i, (conv, act) in enumerate(zip(self.convs, self.acts)):
+            if i > 0 and self.stage_of[i] != self.stage_of[i - 1]:
+                x = self.pool(x)
+            y = conv(x)
+            out.append(y)
+            x = act(y)
+        out.append(self.classifier(x.mean(dim=(2, 3))))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pre_activations(x)[-1]
+
+    def prelu_coefficients(self) -> list:
+        """The learned PReLU a of every convolution, as tensors (one value, or one per channel)."""
+        return [act.weight.detach().clone() for act in self.acts if isinstance(act, PReLU)]
+
+    def extra_repr(self) -> str:
+        return (f"depth={self.depth} ({len(self.convs)} conv + fc), width={self.width}, stages={max(self.stage_of) + 1}, "
+                f"activation={self.activation!r}, init={self.init_scheme!r}")
+
+
+__all__ += ["PlainNet", "plain_init_std"]

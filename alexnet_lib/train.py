@@ -220,8 +220,17 @@ def checkpoint_paths(directory) -> list[Path]:
 
 
 def load_latest_checkpoint(directory, map_location="cpu"):
-    """The newest checkpoint that loads; an unreadable one is reported and skipped."""
-    for path in checkpoint_paths(directory):
+    """The newest checkpoint that loads, and its path; (None, None) if there is none.
+
+    An unreadable checkpoint is named in a warning and the previous one is used. If every
+    checkpoint is unreadable, that is an error: starting from scratch would lose the run.
+    Leftover temporary files of a save that was killed before its rename are removed.
+    """
+    d = Path(directory)
+    for stale in d.glob(".ckpt-*.tmp-*") if d.is_dir() else []:
+        stale.unlink(missing_ok=True)
+    paths = checkpoint_paths(d)
+    for path in paths:
         try:
             return torch.load(path, map_location=map_location, weights_only=False), path
         except Exception as e:
@@ -229,6 +238,11 @@ def load_latest_checkpoint(directory, map_location="cpu"):
                 f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); falling back to the previous one",
                 stacklevel=2,
             )
+    if paths:
+        raise CheckpointError(
+            f"no readable checkpoint in {d}: {', '.join(p.name for p in paths)} are all damaged. "
+            "Move them away to start from scratch, or restore a copy."
+        )
     return None, None
 
 
@@ -381,6 +395,7 @@ class Trainer:
         if state is None:
             return None
         self.load_state_dict(state)
+        self.write_log()  # the log matches the checkpoint again, even if a kill came between them
         return path
 
     def write_log(self) -> None:
