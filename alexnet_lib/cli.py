@@ -3,6 +3,7 @@
     python -m alexnet_lib train --dataset imagenette --model alexnet --epochs 30 --out runs/imagenette
     python -m alexnet_lib train ... --resume          # continue after a stop, exactly
     python -m alexnet_lib evaluate --checkpoint runs/imagenette --ten-crop
+    torchrun --nproc_per_node=2 -m alexnet_lib train ...   # DistributedDataParallel, one process per GPU
 
 ``--out DIR`` holds the checkpoints (the last two) and ``log.json``; ``--log FILE`` writes
 the log somewhere else as well (e.g. ``book/results/``, for a chapter to plot).
@@ -22,7 +23,7 @@ from .evaluate import evaluate
 from .experiments import MODES, get_mode
 from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS
 from .model import INITS, POOLINGS, AlexNet, CifarNet
-from .train import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, load_checkpoint, load_latest_checkpoint
+from .train import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, distributed_setup, load_checkpoint, load_latest_checkpoint
 from .transforms import Augment, channel_mean, mean_image, pca_basis
 
 MODELS = ("alexnet", "cifar-fig1", "cifar-lrn-pair")
@@ -121,6 +122,7 @@ def save_run_artifacts(model, out: Path, log: Path | None) -> None:
 def cmd_train(args) -> int:
     mode = get_mode(args.mode)
     out = Path(args.out)
+    rank, world, dist_device = distributed_setup()  # (0, 1, None) unless started by torchrun
     train, val, augment = build_data(args)
     num_classes = len(train.classes)
     torch.manual_seed(args.seed)  # the seed decides the initial weights too
@@ -128,16 +130,20 @@ def cmd_train(args) -> int:
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
-        milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed, device=args.device,
+        milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed, device=args.device or (str(dist_device) if dist_device else None),
         checkpoint_dir=str(out), checkpoint_every_steps=args.checkpoint_every, log_path=str(out / "log.json"),
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
+        rank=rank, world_size=world,
         meta={"cli_args": vars(args), "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
     )
     trainer = Trainer(model, train, val, augment, config)
     if args.resume:
         path = trainer.resume()
-        print(f"resumed from {path}" if path else f"no checkpoint in {out}; starting from scratch")
+        if rank == 0:
+            print(f"resumed from {path}" if path else f"no checkpoint in {out}; starting from scratch")
     trainer.fit()
+    if rank != 0:
+        return 0
     if args.log:
         log = Path(args.log)
         log.parent.mkdir(parents=True, exist_ok=True)

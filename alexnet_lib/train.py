@@ -136,6 +136,8 @@ class TrainConfig:
     log_path: str | None = None
     eval_every: int = 1
     workers: int = 0  # DataLoader workers, for streamed datasets only
+    rank: int = 0  # this process under torchrun (0 alone)
+    world_size: int = 1  # processes under torchrun; batch_size is the global batch
     progress: bool = True
     mode: str = ""
     label: str = ""
@@ -183,15 +185,44 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + stream) % (2**63)
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
-    """The index batches of one epoch: a permutation drawn from (seed, epoch) alone.
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[torch.Tensor]:
+    """The index batches of one epoch for one process: drawn from (seed, epoch) alone.
 
-    The last incomplete batch is dropped, so every step sees ``batch_size`` images.
+    ``batch_size`` is the global batch. PyTorch's DistributedSampler shuffles with
+    (seed + epoch) and gives rank r every world-th index; taken in runs of
+    batch_size / world, the ranks' j-th batches together are exactly the j-th global batch
+    of a single process (world = 1). The last incomplete batch is dropped.
     """
     if n < batch_size:
         raise ValueError(f"the training set has {n} images, fewer than one batch of {batch_size}; lower batch_size")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch, 0)))
-    return list(perm[: (n // batch_size) * batch_size].split(batch_size))
+    if batch_size % world:
+        raise ValueError(f"the global batch {batch_size} must divide evenly among {world} processes")
+    sampler = torch.utils.data.DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    sampler.set_epoch(epoch)
+    local = batch_size // world
+    indices = torch.tensor(list(sampler), dtype=torch.int64)
+    return list(indices[: (n // batch_size) * local].split(local))
+
+
+def distributed_setup():
+    """(rank, world size, device) under torchrun; (0, 1, None) in a plain process.
+
+    torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address. The backend is
+    nccl on GPUs (one per process) and gloo on CPUs.
+    """
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
 
 
 def iterate_batches(data, batches, workers: int = 0):
@@ -315,8 +346,16 @@ class Trainer:
     def __init__(self, model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | None, augment, config: TrainConfig):
         config.validate()
         self.config = config
+        self.rank, self.world = config.rank, config.world_size
+        self.is_main = self.rank == 0
         self.device = torch.device(config.device) if config.device else default_device()
         self.model = model.to(self.device)
+        # What one process runs: the model itself, or DistributedDataParallel around it.
+        self.net = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
         self.train_data, self.val_data, self.augment = train_data, val_data, augment
         self.optimizer = make_optimizer(model, config.optimizer, config.lr, config.momentum, config.weight_decay)
         if config.schedule == "plateau":
@@ -339,6 +378,7 @@ class Trainer:
             "mode": c.mode,
             "device": str(self.device) + (f" ({torch.cuda.get_device_name(self.device)})" if self.device.type == "cuda" else ""),
             "cpu_threads": torch.get_num_threads(),
+            "world_size": c.world_size,
             "torch": torch.__version__,
             "commit": git_commit(),
             "seed": c.seed,
@@ -365,15 +405,37 @@ class Trainer:
             "config": asdict(self.config),
         }
 
+    def _all_ranks(self, obj) -> list:
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        gathered = [None] * self.world
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
     def save_checkpoint(self) -> Path | None:
         if not self.config.checkpoint_dir:
+            return None
+        state = self.state_dict()
+        state["rng"] = self._all_ranks(state["rng"])  # one entry per rank
+        state["partial"] = self._all_ranks(state["partial"])
+        if not self.is_main:
+            self._barrier()
             return None
         d = Path(self.config.checkpoint_dir)
         d.mkdir(parents=True, exist_ok=True)
         path = d / f"ckpt-e{self.epoch:04d}-s{self.step_in_epoch:07d}.pt"
-        atomic_save(self.state_dict(), path)
+        atomic_save(state, path)
         for old in checkpoint_paths(d)[self.config.keep_checkpoints :]:
             old.unlink(missing_ok=True)
+        self._barrier()
         return path
 
     def load_state_dict(self, state: dict) -> None:
@@ -382,8 +444,15 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step_in_epoch, self.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
-        self._partial = dict(state["partial"])
-        _set_rng_state(state["rng"], self.aug_gen)
+        rng, partial = state["rng"], state["partial"]
+        if isinstance(rng, list):  # saved by save_checkpoint: one entry per rank
+            if len(rng) != self.world:
+                raise CheckpointError(
+                    f"this checkpoint was saved by {len(rng)} processes; resume it with {len(rng)} (torchrun --nproc_per_node)"
+                )
+            rng, partial = rng[self.rank], partial[self.rank]
+        self._partial = dict(partial)
+        _set_rng_state(rng, self.aug_gen)
         saved = state["history"]
         self.history = History({**saved["meta"], "resumed": True}, list(saved["epochs"]))
 
@@ -399,18 +468,19 @@ class Trainer:
         return path
 
     def write_log(self) -> None:
-        if self.config.log_path:
+        if self.config.log_path and self.is_main:
             _write_json_atomic(self.history.to_json(), Path(self.config.log_path))
 
     # ----------------------------------------------------------------------- training
     def _start_epoch_rng(self) -> None:
-        torch.manual_seed(epoch_seed(self.config.seed, self.epoch, 1))
-        self.aug_gen.manual_seed(epoch_seed(self.config.seed, self.epoch, 2))
+        # Each process draws its own dropout masks and augmentation (stream offset by rank).
+        torch.manual_seed(epoch_seed(self.config.seed, self.epoch, 1 + 16 * self.rank))
+        self.aug_gen.manual_seed(epoch_seed(self.config.seed, self.epoch, 2 + 16 * self.rank))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor):
         x = self.augment.train(x.to(self.device, non_blocking=True), self.aug_gen)
         y = y.to(self.device, non_blocking=True)
-        logits = self.model(x)
+        logits = self.net(x)
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
             latest = checkpoint_paths(self.config.checkpoint_dir) if self.config.checkpoint_dir else []
@@ -432,12 +502,12 @@ class Trainer:
         if resume:
             self.resume()
         while self.epoch < c.epochs:
-            batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch)
+            batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch, self.rank, self.world)
             if self.step_in_epoch == 0:
                 self._start_epoch_rng()
                 self._partial = {"loss": 0.0, "top1": 0, "top5": 0, "n": 0, "seconds": 0.0}
-            self.model.train()
-            bar = progress_bar(None, c.progress, total=len(batches), initial=self.step_in_epoch,
+            self.net.train()
+            bar = progress_bar(None, c.progress and self.is_main, total=len(batches), initial=self.step_in_epoch,
                                desc=f"epoch {self.epoch + 1}/{c.epochs}", leave=False)
             t0 = time.perf_counter()
             for xb, yb in iterate_batches(self.train_data, batches[self.step_in_epoch :], c.workers):
@@ -462,7 +532,11 @@ class Trainer:
         return self.history
 
     def _end_epoch(self, steps: int) -> None:
-        c, p = self.config, self._partial
+        c, p = self.config, dict(self._partial)
+        if self.world > 1:  # the epoch's metrics over every process's share of each batch
+            totals = self._all_ranks({k: p[k] for k in ("loss", "top1", "top5", "n")})
+            for k in ("loss", "top1", "top5", "n"):
+                p[k] = sum(t[k] for t in totals)
         record = {
             "epoch": self.epoch + 1,
             "steps": steps,
@@ -474,6 +548,7 @@ class Trainer:
         }
         if self.val_data is not None and ((self.epoch + 1) % c.eval_every == 0 or self.epoch + 1 == c.epochs):
             t = time.perf_counter()
+            # every process evaluates the same (synchronised) model, so the schedule stays in step
             val = evaluate(self.model, self.val_data, self.augment, batch_size=max(256, c.batch_size), device=self.device)
             record.update({f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - t)
         if self.scheduler is not None:
