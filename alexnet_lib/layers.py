@@ -28,6 +28,47 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name}={value!r}; valid values are {valid}.")
 
 
+def channel_window(channels: int, size: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """The band matrix W with W[i, j] = 1 when channel j is in channel i's window
+    (i - n//2 .. i + (n-1)//2, the same window as ``torch.nn.LocalResponseNorm``).
+
+    ``W @ a²`` sums the squares over each window, with channels past the edge counting as
+    zero. One small matrix product replaces n shifted copies of the activations.
+    """
+    i = torch.arange(channels, device=device)
+    offset = i[None, :] - i[:, None]
+    return ((offset >= -(size // 2)) & (offset <= (size - 1) // 2)).to(dtype)
+
+
+class _LRN(torch.autograd.Function):
+    """b = a · s^-β with s = k + α' W a², and its gradient written out:
+
+    ∂L/∂a_j = g_j s_j^-β − 2α'β a_j Σ_i W_ij g_i a_i s_i^(−β−1)
+
+    Written by hand so forward + backward make a few passes over memory instead of the
+    dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes.
+    """
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k, groups):
+        n, c = x.shape[:2]
+        xg = x.reshape(n * groups, c // groups, -1)
+        window = channel_window(c // groups, size, x.dtype, x.device)
+        scale = torch.matmul(window, xg * xg).mul_(alpha).add_(k)
+        inv = scale.pow(-beta)
+        ctx.save_for_backward(xg, scale, inv, window)
+        ctx.alpha_beta = alpha * beta
+        return (xg * inv).reshape_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xg, scale, inv, window = ctx.saved_tensors
+        g = grad.reshape_as(xg)
+        t = (g * xg).mul_(inv).div_(scale)
+        dx = (g * inv).addcmul_(xg, torch.matmul(window.T, t), value=-2 * ctx.alpha_beta)
+        return dx.reshape_as(grad), None, None, None, None, None
+
+
 def local_response_norm(
     x: torch.Tensor,
     size: int = 5,
@@ -42,29 +83,15 @@ def local_response_norm(
     ``α' = α / n`` for the ``cuda-convnet`` and ``caffe`` conventions and ``α`` for
     ``paper-literal``. ``groups`` splits the channels into towers that never see each
     other's maps; channels past a group's edge count as zero.
-
-    The window sum is n shifted slices of the zero-padded squares added up: no pooling
-    op, so it is fast on a CPU, and the same channel window as ``torch.nn``'s
-    (i - n//2 .. i + (n-1)//2).
     """
     check_choice("alpha_convention", alpha_convention, LRN_ALPHA_CONVENTIONS)
     if x.dim() < 3:
         raise ValueError(f"local_response_norm expects (N, C, ...) input, got shape {tuple(x.shape)}")
-    n, c = x.shape[0], x.shape[1]
+    c = x.shape[1]
     if c % groups:
         raise ValueError(f"{c} channels cannot be split into {groups} towers of equal size")
     a = alpha if alpha_convention == "paper-literal" else alpha / size
-    spatial = x.shape[2:]
-    xg = x.reshape(n, groups, c // groups, *spatial)
-    sq = xg * xg
-    pad = [0, 0] * len(spatial) + [size // 2, (size - 1) // 2]
-    sq = F.pad(sq, pad)
-    cg = c // groups
-    window = sq[:, :, 0:cg]
-    for i in range(1, size):
-        window = window + sq[:, :, i : i + cg]
-    out = xg / (k + a * window).pow(beta)
-    return out.reshape_as(x)
+    return _LRN.apply(x.contiguous(), size, a, beta, k, groups)
 
 
 class LocalResponseNorm(nn.Module):

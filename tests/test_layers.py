@@ -64,6 +64,13 @@ def test_lrn_even_window_and_gradients(activations):
     torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-6)
 
 
+def test_lrn_hand_written_gradient_passes_gradcheck():
+    x = torch.randn(2, 8, 3, 3, dtype=torch.double, requires_grad=True)
+    for kw in ({"size": 5, "groups": 2, "alpha": 1e-2}, {"size": 4, "k": 1.0, "alpha": 1e-2}, {"size": 3, "alpha": 0.5}):
+        lrn = LocalResponseNorm(**kw)
+        assert torch.autograd.gradcheck(lrn, (x,))
+
+
 def test_lrn_rejects_bad_convention():
     with pytest.raises(ValueError, match="valid values are 'cuda-convnet'"):
         LocalResponseNorm(alpha_convention="pytorch")

@@ -1,0 +1,65 @@
+"""Shared timing for the bench scripts: warm up, interleave the contenders, repeat, report medians.
+
+The machines are shared and noisy, so each script prints ratios measured in one run, not
+absolute times to compare across runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+
+def machine() -> str:
+    dev = f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), device {dev}")
+
+
+def header(title: str) -> None:
+    print(f"# {title}")
+    print(machine())
+    print("rerun: python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]))
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def interleaved(contenders: dict, repeats: int = 7, warmup: int = 2, device="cpu") -> dict:
+    """Median seconds per call of each contender, calling them in turn, ``repeats`` rounds."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+        sync(device)
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            sync(device)
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5, device="cpu") -> float:
+    """Achieved fp32 GFLOP/s of an n×n matmul: the machine's practical peak."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    med = interleaved({"mm": lambda: a @ b}, repeats=repeats, device=device)["mm"]
+    return 2 * n**3 / med / 1e9
+
+
+def count_flops(fn) -> int:
+    """FLOPs of everything ``fn`` runs, counted by PyTorch's own FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
