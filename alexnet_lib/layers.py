@@ -53,19 +53,20 @@ class _LRN(torch.autograd.Function):
     def forward(ctx, x, size, alpha, beta, k, groups):
         n, c = x.shape[:2]
         xg = x.reshape(n * groups, c // groups, -1)
-        window = channel_window(c // groups, size, x.dtype, x.device)
-        scale = torch.matmul(window, xg * xg).mul_(alpha).add_(k)
+        window = channel_window(c // groups, size, x.dtype, x.device).expand(xg.shape[0], -1, -1)
+        k_tensor = torch.full((1, 1, 1), k, dtype=x.dtype, device=x.device)
+        scale = torch.baddbmm(k_tensor, window, xg * xg, alpha=alpha)  # k + α' W a², one pass
         inv = scale.pow(-beta)
-        ctx.save_for_backward(xg, scale, inv, window)
+        ctx.save_for_backward(xg, inv.div(scale), inv, window)  # s^(−β−1), s^−β
         ctx.alpha_beta = alpha * beta
         return (xg * inv).reshape_as(x)
 
     @staticmethod
     def backward(ctx, grad):
-        xg, scale, inv, window = ctx.saved_tensors
+        xg, inv_scale, inv, window = ctx.saved_tensors
         g = grad.reshape_as(xg)
-        t = (g * xg).mul_(inv).div_(scale)
-        dx = (g * inv).addcmul_(xg, torch.matmul(window.T, t), value=-2 * ctx.alpha_beta)
+        t = (g * xg).mul_(inv_scale)
+        dx = (g * inv).addcmul_(xg, torch.bmm(window.transpose(1, 2), t), value=-2 * ctx.alpha_beta)
         return dx.reshape_as(grad), None, None, None, None, None
 
 

@@ -1,0 +1,71 @@
+"""AlexNet training throughput: the book's two-tower net (with LRN) against torchvision's alexnet.
+
+One train step = forward + backward + SGD step, same batch, same input size. Reports img/s and
+achieved GFLOP/s, each net counted with its own FLOPs (PyTorch's FlopCounterMode over a whole
+step), beside the fp32 matmul peak of this machine.
+Target: our achieved GFLOP/s >= 1.0x torchvision's.
+
+    python bench/bench_train.py [--batch 32] [--repeats 5] [--device cpu|cuda] [--bf16] [--channels-last]
+"""
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from _common import count_flops, header, interleaved, matmul_gflops
+
+from alexnet_lib.model import AlexNet
+
+
+def make_step(model, batch, size, device, bf16, channels_last):
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, size, size, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (batch,), device=device)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--channels-last", action="store_true")
+    args = p.parse_args()
+    header(f"AlexNet train step, batch {args.batch}, 224x224, {args.device}"
+           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else ""))
+    torch.manual_seed(0)
+    nets = {
+        "ours (two towers, LRN)": AlexNet(num_classes=1000, dropout=0.5),
+        "torchvision alexnet": torchvision.models.alexnet(num_classes=1000),
+    }
+    steps = {name: make_step(m, args.batch, 224, args.device, args.bf16, args.channels_last) for name, m in nets.items()}
+    flops = {name: count_flops(step) for name, step in steps.items()}
+    times = interleaved(steps, repeats=args.repeats, device=args.device)
+    peak = matmul_gflops(device=args.device)
+    rates = {}
+    for name in nets:
+        rates[name] = flops[name] / times[name] / 1e9
+        print(f"{name:>24}: {args.batch / times[name]:8.1f} img/s, {flops[name] / args.batch / 1e9:.2f} GFLOP per image "
+              f"per step, {rates[name]:.1f} GFLOP/s ({100 * rates[name] / peak:.0f}% of matmul peak)")
+    print(f"fp32 2048x2048 matmul: {peak:.1f} GFLOP/s")
+    ours, theirs = rates["ours (two towers, LRN)"], rates["torchvision alexnet"]
+    print(f"ratio of achieved GFLOP/s, ours / torchvision: {ours / theirs:.2f}x (target >= 1.0x)")
+
+
+if __name__ == "__main__":
+    main()
