@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", choices=INITS, default="paper")
     t.add_argument("--mean", choices=("pixel", "channel"), default="pixel", help="per-pixel mean image (paper) or per-channel mean")
     t.add_argument("--no-pca", action="store_true", help="switch off PCA colour augmentation")
+    t.add_argument("--scale", type=float, default=1.0,
+                   help="divide mean-subtracted pixels by this (1: the paper's raw 0..255 units; ~64 gives unit variance, for kaiming/xavier init)")
     t.add_argument("--no-flip", action="store_true")
     t.add_argument("--crop", type=int, help="training crop (default: the model's input size; 32 for CIFAR nets: no crop)")
     t.add_argument("--limit", type=int, help="use a fixed class-balanced subset of about this many training images")
@@ -107,7 +109,8 @@ def build_data(args):
     mean = mean_image(sample) if args.mean == "pixel" else channel_mean(sample)
     crop = args.crop or (32 if is_cifar_net else args.input_size)
     pca = None if args.no_pca else pca_basis(sample)
-    augment = Augment(crop=crop, mean=mean, flip=not args.no_flip, pca=pca, random_crop=crop < sample.shape[-1])
+    augment = Augment(crop=crop, mean=mean, flip=not args.no_flip, pca=pca, random_crop=crop < sample.shape[-1],
+                      scale=getattr(args, "scale", 1.0))
     return train, val, augment
 
 

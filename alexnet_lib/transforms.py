@@ -132,8 +132,8 @@ def pca_colour(
 class Augment:
     """The whole training-time pipeline on a uint8 batch, and its test-time twin.
 
-    train: subtract the mean (image or channel), random crop, flip, PCA colour.
-    evaluate: subtract the mean, centre crop (or ten crops).
+    train: subtract the mean (image or channel), divide by ``scale``, random crop, flip,
+    PCA colour. evaluate: subtract the mean, divide by ``scale``, centre crop (or ten crops).
     """
 
     crop: int
@@ -142,9 +142,16 @@ class Augment:
     pca: tuple | None = None  # (eigenvalues, eigenvectors) or None for no colour noise
     pca_std: float = 0.1
     random_crop: bool = True
+    # The paper feeds raw 0..255 values minus the mean: its N(0, 0.01) init is sized for that.
+    # Kaiming/Xavier inits assume unit-variance inputs: pass the pixel std (e.g. ~64) here.
+    scale: float = 1.0
+
+    def _centre(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() - self.mean.to(x.device)
+        return x / self.scale if self.scale != 1.0 else x
 
     def train(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = x.float() - self.mean.to(x.device)
+        x = self._centre(x)
         if self.random_crop and self.crop < x.shape[-1]:
             x = random_crops(x, self.crop, generator)
         else:
@@ -152,9 +159,9 @@ class Augment:
         if self.flip:
             x = random_flips(x, generator)
         if self.pca is not None:
-            x = pca_colour(x, *self.pca, std=self.pca_std, generator=generator)
+            x = pca_colour(x, *self.pca, std=self.pca_std, generator=generator, scale=255.0 / self.scale)
         return x
 
     def evaluate(self, x: torch.Tensor, ten_crop: bool = False) -> torch.Tensor:
-        x = x.float() - self.mean.to(x.device)
+        x = self._centre(x)
         return ten_crops(x, self.crop) if ten_crop else centre_crop(x, self.crop)

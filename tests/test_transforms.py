@@ -108,6 +108,16 @@ def test_resize_shorter_side_and_centre_crop():
     assert out[:, 45:55, 0].max() > 100 and out[:, :, 1].max() == 0
 
 
+def test_augment_scale_divides_after_the_mean_and_scales_pca_alike():
+    x = torch.full((2, 3, 4, 4), 100, dtype=torch.uint8)
+    lam, vec = torch.tensor([0.2, 0.0, 0.0]), torch.eye(3)
+    aug = Augment(crop=4, mean=torch.full((3, 1, 1), 40.0), pca=(lam, vec), scale=60.0, flip=False)
+    out = aug.train(x, torch.Generator().manual_seed(0))
+    plain = Augment(crop=4, mean=torch.full((3, 1, 1), 40.0), pca=(lam, vec), flip=False).train(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, plain / 60.0)  # the same colour shift, in the scaled units
+    assert torch.all(aug.evaluate(x) == 1.0)
+
+
 def test_augment_train_and_eval_shapes_and_mean():
     x = torch.full((4, 3, 10, 10), 100, dtype=torch.uint8)
     aug = Augment(crop=8, mean=torch.full((3, 10, 10), 40.0), pca=None)
