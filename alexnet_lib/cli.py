@@ -6,7 +6,8 @@
     torchrun --nproc_per_node=2 -m alexnet_lib train ...   # DistributedDataParallel, one process per GPU
 
 ``--out DIR`` holds the checkpoints (the last two) and ``log.json``; ``--log FILE`` writes
-the log somewhere else as well (e.g. ``book/results/``, for a chapter to plot).
+the log there instead (e.g. ``book/results/``, for a chapter to plot), updated every epoch,
+with the conv1 kernels beside it (``FILE.conv1.pt``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--crop", type=int, help="training crop (default: the model's input size; 32 for CIFAR nets: no crop)")
     t.add_argument("--limit", type=int, help="use a fixed class-balanced subset of about this many training images")
     t.add_argument("--out", required=True, help="folder for checkpoints and log.json")
-    t.add_argument("--log", help="also write the JSON log here (e.g. book/results/<name>.json)")
+    t.add_argument("--log", help="write the JSON log here instead of OUT/log.json (e.g. book/results/<name>.json)")
     t.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
     t.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: per epoch only)")
     t.add_argument("--save-conv1", action="store_true", help="save the conv1 kernels (small) next to the log after each run")
@@ -134,7 +135,7 @@ def cmd_train(args) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
         milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed, device=args.device or (str(dist_device) if dist_device else None),
-        checkpoint_dir=str(out), checkpoint_every_steps=args.checkpoint_every, log_path=str(out / "log.json"),
+        checkpoint_dir=str(out), checkpoint_every_steps=args.checkpoint_every, log_path=args.log or str(out / "log.json"),
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
         rank=rank, world_size=world,
         meta={"cli_args": vars(args), "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
@@ -144,14 +145,11 @@ def cmd_train(args) -> int:
         path = trainer.resume()
         if rank == 0:
             print(f"resumed from {path}" if path else f"no checkpoint in {out}; starting from scratch")
+    # the conv1 kernels (small) are saved after every epoch, next to the log
+    trainer.on_epoch_end = lambda t: save_run_artifacts(t.model, out, Path(args.log) if args.log else None)
     trainer.fit()
     if rank != 0:
         return 0
-    if args.log:
-        log = Path(args.log)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(json.dumps(trainer.history.to_json(), indent=1, default=str))
-    save_run_artifacts(model, out, Path(args.log) if args.log else None)
     last = trainer.history.epochs[-1] if trainer.history.epochs else {}
     print(json.dumps({k: v for k, v in last.items()}, default=str))
     return 0

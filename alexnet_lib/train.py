@@ -367,6 +367,7 @@ class Trainer:
         else:
             self.scheduler = None
         self.aug_gen = torch.Generator()
+        self.on_epoch_end = None  # called with the trainer after each epoch's log and checkpoint
         self.history = History(self._meta(), [])
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self._partial = {"loss": 0.0, "top1": 0, "top5": 0, "n": 0, "seconds": 0.0}
@@ -562,6 +563,8 @@ class Trainer:
         self.step_in_epoch = 0
         self.save_checkpoint()
         self.write_log()
+        if self.on_epoch_end is not None and self.is_main:
+            self.on_epoch_end(self)
 
 
 def fit(model, train_data, val_data, augment, config: TrainConfig | None = None, resume: bool = False, **overrides) -> History:

@@ -38,13 +38,34 @@ def test_train_resume_evaluate(tmp_path):
     assert [r["epoch"] for r in log["epochs"]] == [1]
     assert log["meta"]["command"].startswith("python -m alexnet_lib train")
     assert log["meta"]["mode"] == "smoke" and log["meta"]["seed"] == 0
-    proc = run(common + ["--epochs", "2", "--resume", "--log", str(tmp_path / "results" / "r.json")], env)
+    proc = run(common + ["--epochs", "2", "--resume"], env)
     assert "resumed from" in proc.stdout
-    log = json.loads((tmp_path / "results" / "r.json").read_text())
+    log = json.loads((out / "log.json").read_text())
     assert [r["epoch"] for r in log["epochs"]] == [1, 2]
     proc = run(["evaluate", "--checkpoint", str(out)], env)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert 0 <= result["top1"] <= 1 and result["top5"] == 0.0  # 2 classes: top-5 always right
+
+
+def test_log_elsewhere_and_conv1_kernels_of_alexnet(tmp_path):
+    root = tmp_path / "root"
+    rng = np.random.default_rng(1)
+    for split in ("train", "val"):
+        for name in ("n01", "n02"):
+            folder = root / "imagenette" / split / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)).save(folder / f"{i}.JPEG")
+    env = {**os.environ, "ALEXNET_DATA": str(root), "ALEXNET_CACHE": str(tmp_path / "cache"), "TQDM_DISABLE": "1"}
+    log = tmp_path / "results" / "small.json"
+    run(["train", "--dataset", "imagenette", "--model", "alexnet", "--width", "0.1", "--input-size", "70", "--epochs", "1",
+         "--batch-size", "4", "--out", str(tmp_path / "run"), "--log", str(log), "--no-progress"], env)
+    assert [r["epoch"] for r in json.loads(log.read_text())["epochs"]] == [1]
+    import torch
+
+    kernels = torch.load(log.with_suffix(".conv1.pt"))
+    # width 0.1: round(96 * 0.1 / 2) = 5 kernels of 3x11x11 per tower
+    assert kernels["tower0"].shape == kernels["tower1"].shape == (5, 3, 11, 11)
 
 
 def test_unknown_option_value_lists_choices(tmp_path):
