@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageFolderStream, find_dataset, load_dataset
+from .data import ImageFolderStream, find_dataset
 from .evaluate import evaluate
-from .experiments import MODES, get_mode
+from .experiments import MODES, get_mode, paper_data
 from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS
 from .model import INITS, POOLINGS, AlexNet, CifarNet
 from .train import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, distributed_setup, load_checkpoint, load_latest_checkpoint
@@ -96,23 +96,18 @@ def build_data(args):
     is_cifar_net = args.model != "alexnet"
     if is_cifar_net and args.dataset != "cifar10":
         raise SystemExit(f"--model {args.model} is a 32x32 CIFAR-10 net; use --dataset cifar10")
-    store = None if is_cifar_net else round(args.input_size * 256 / 224)  # 224 crops of 256 images
-    val_split = "test" if args.dataset == "cifar10" else "val"
     if args.dataset == "imagenet":
+        store = round(args.input_size * 256 / 224)
         root = find_dataset("imagenet").path
         train = ImageFolderStream(root / "train", size=store)
         val = ImageFolderStream(root / "val", size=store)
         sample = torch.stack([train[i][0] for i in torch.randperm(len(train))[:2000].tolist()])
-    else:
-        train = load_dataset(args.dataset, "train", size=store, limit=args.limit)
-        val = load_dataset(args.dataset, val_split, size=store)
-        sample = train.images
-    mean = mean_image(sample) if args.mean == "pixel" else channel_mean(sample)
-    crop = args.crop or (32 if is_cifar_net else args.input_size)
-    pca = None if args.no_pca else pca_basis(sample)
-    augment = Augment(crop=crop, mean=mean, flip=not args.no_flip, pca=pca, random_crop=crop < sample.shape[-1],
-                      scale=getattr(args, "scale", 1.0))
-    return train, val, augment
+        mean = mean_image(sample) if args.mean == "pixel" else channel_mean(sample)
+        augment = Augment(crop=args.crop or args.input_size, mean=mean, flip=not args.no_flip,
+                          pca=None if args.no_pca else pca_basis(sample), scale=args.scale)
+        return train, val, augment
+    return paper_data(args.dataset, args.input_size, args.limit, args.mean, pca=not args.no_pca,
+                      flip=not args.no_flip, scale=getattr(args, "scale", 1.0), crop=args.crop)
 
 
 def save_run_artifacts(model, out: Path, log: Path | None) -> None:

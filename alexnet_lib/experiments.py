@@ -51,6 +51,28 @@ PRESETS: dict[str, dict[str, dict]] = {
         "quick": {"limit": None, "grid": 6},
         "full": {"limit": None, "grid": 6},
     },
+    # Chapter 8: the recipe of §5 on Imagenette. Quick mode: a quarter-width net on 128 crops.
+    "training": {
+        "smoke": {"limit": 160, "width": 0.25, "input_size": 128, "batch": 32, "epochs": 1, "seeds": [0], "resume_limit": 64},
+        "quick": {"limit": None, "width": 0.25, "input_size": 128, "batch": 128, "epochs": 4, "seeds": [0, 1, 2], "resume_limit": 256},
+        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "epochs": 30, "seeds": [0, 1, 2], "resume_limit": 1024},
+    },
+    # Chapters 2, 4 and 5: the CIFAR-10 side experiments (§3.1, §3.3, §3.4).
+    "relu_tanh": {
+        "smoke": {"limit": 512, "sweep_lrs": [0.001, 0.003], "sweep_epochs": 1, "seeds": [0, 1], "epochs": 2, "target": 0.25},
+        "quick": {"limit": 5000, "sweep_lrs": [0.0003, 0.001, 0.003], "sweep_epochs": 2, "seeds": [0, 1, 2], "epochs": 10, "target": 0.25},
+        "full": {"limit": None, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01], "sweep_epochs": 3, "seeds": [0, 1, 2, 3, 4], "epochs": 60, "target": 0.25},
+    },
+    "lrn": {
+        "smoke": {"limit": 256, "test_limit": 200, "epochs": 1, "seeds": [0, 1], "lr": 0.001, "eval_every": 1, "scatter_every": 400},
+        "quick": {"limit": 3000, "test_limit": 2000, "epochs": 4, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 4, "scatter_every": 40},
+        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 5, "scatter_every": 40},
+    },
+    "pooling": {
+        "smoke": {"limit": 512, "test_limit": 200, "epochs": 2, "seeds": [0, 1], "lr": 0.001, "eval_every": 1},
+        "quick": {"limit": 5000, "test_limit": 2000, "epochs": 10, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 1},
+        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 1},
+    },
 }
 
 
@@ -205,3 +227,28 @@ def load_claims() -> dict:
     """Every recorded claim, by key."""
     folder = RESULTS_DIR / "claims"
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def paper_data(dataset: str = "imagenette", input_size: int = 224, limit: int | None = None, mean: str = "pixel",
+               pca: bool = True, flip: bool = True, scale: float = 1.0, crop: int | None = None):
+    """(train, val, augment) with the paper's pipeline (§2, §4.1), scaled to ``input_size``.
+
+    Images are stored at round(input_size · 256/224) (256 for 224 crops: shorter side, centre
+    crop), the per-pixel mean image (or per-channel mean) and the RGB PCA basis come from the
+    training images, and training takes random input_size crops with flips and PCA colour.
+    CIFAR-10 is kept at 32×32 (no crop unless ``crop`` is smaller).
+    """
+    from .data import load_dataset
+    from .transforms import Augment, channel_mean, mean_image, pca_basis
+
+    if mean not in ("pixel", "channel"):
+        raise ValueError(f"unknown mean={mean!r}; valid values are 'pixel' (the paper) and 'channel'")
+    cifar = dataset == "cifar10"
+    store = None if cifar else round(input_size * 256 / 224)
+    train = load_dataset(dataset, "train", size=store, limit=limit)
+    val = load_dataset(dataset, "test" if cifar else "val", size=store)
+    m = mean_image(train.images) if mean == "pixel" else channel_mean(train.images)
+    crop = crop or (32 if cifar else input_size)
+    augment = Augment(crop=crop, mean=m, flip=flip, pca=pca_basis(train.images) if pca else None,
+                      random_crop=crop < train.images.shape[-1], scale=scale)
+    return train, val, augment
