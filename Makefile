@@ -42,7 +42,7 @@ chapters: $(STAMP)
 	done
 
 bench: $(STAMP)
-	for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done
+	for b in bench/bench_*.py; do $(BIN)/python "$$b" || exit 1; done
 
 clean:
 	rm -rf _build data/cache

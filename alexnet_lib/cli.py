@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint, centre crop or ten crops")
     e.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its newest checkpoint)")
-    e.add_argument("--ten-crop", action="store_true")
+    e.add_argument("--ten-crop", action="store_true", help="also evaluate with ten crops (§4.1)")
+    e.add_argument("--save", help="write the result as JSON here (e.g. book/results/<name>.eval.json)")
     e.add_argument("--device")
     return p
 
@@ -164,8 +165,17 @@ def cmd_evaluate(args) -> int:
     model.load_state_dict(state["model"])
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    result = evaluate(model, val, augment, ten_crop=args.ten_crop, device=device, progress=True)
-    print(json.dumps({"checkpoint": str(path), "ten_crop": args.ten_crop, **result}))
+    result = {"checkpoint": str(path), "epoch": state["epoch"], "val": repr(val),
+              "centre_crop": evaluate(model, val, augment, device=device, progress=True)}
+    if args.ten_crop:
+        result["ten_crop"] = evaluate(model, val, augment, ten_crop=True, device=device, progress=True)
+    if args.save:
+        from .train import write_json_atomic, git_commit
+
+        meta = {"device": str(device), "commit": git_commit(), "command": "python -m alexnet_lib " + " ".join(sys.argv[1:]),
+                "run_meta": state["history"]["meta"]}
+        write_json_atomic({**result, "meta": meta}, Path(args.save))
+    print(json.dumps({k: v for k, v in result.items() if k != "val"}))
     return 0
 
 

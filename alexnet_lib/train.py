@@ -326,7 +326,7 @@ class History:
         return cls(blob["meta"], blob["epochs"])
 
 
-def _write_json_atomic(obj, path: Path) -> None:
+def write_json_atomic(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w") as fh:
@@ -470,7 +470,7 @@ class Trainer:
 
     def write_log(self) -> None:
         if self.config.log_path and self.is_main:
-            _write_json_atomic(self.history.to_json(), Path(self.config.log_path))
+            write_json_atomic(self.history.to_json(), Path(self.config.log_path))
 
     # ----------------------------------------------------------------------- training
     def _start_epoch_rng(self) -> None:

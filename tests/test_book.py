@@ -2,14 +2,10 @@
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT  # the `built` fixture (the book, built once) lives in conftest.py
 
 
 def chapters():
@@ -22,18 +18,6 @@ def chapters():
 
 def notebooks():
     return [f for f in chapters() if (ROOT / f"{f}.ipynb").exists()]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(out), "--all", "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return out / "_build" / "html"
 
 
 def test_every_toc_entry_exists():

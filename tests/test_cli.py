@@ -42,9 +42,11 @@ def test_train_resume_evaluate(tmp_path):
     assert "resumed from" in proc.stdout
     log = json.loads((out / "log.json").read_text())
     assert [r["epoch"] for r in log["epochs"]] == [1, 2]
-    proc = run(["evaluate", "--checkpoint", str(out)], env)
+    proc = run(["evaluate", "--checkpoint", str(out), "--save", str(tmp_path / "eval.json")], env)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert 0 <= result["top1"] <= 1 and result["top5"] == 0.0  # 2 classes: top-5 always right
+    assert 0 <= result["centre_crop"]["top1"] <= 1 and result["centre_crop"]["top5"] == 0.0  # 2 classes: top-5 always right
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["epoch"] == 2 and saved["centre_crop"] == result["centre_crop"] and "ten_crop" not in saved
 
 
 def test_log_elsewhere_and_conv1_kernels_of_alexnet(tmp_path):
