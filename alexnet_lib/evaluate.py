@@ -69,3 +69,16 @@ def evaluate(model, data, augment, ten_crop: bool = False, batch_size: int = 256
         labels = torch.tensor([label for _, label in data.items])
     loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), labels))
     return {"loss": loss, **topk_errors(probs, labels)}
+
+
+def train_val_gap(model, train_data, val_data, augment, ten_crop: bool = False, batch_size: int = 256, device=None) -> dict:
+    """Top-1 error on the training set and on the validation set, both measured the same
+    way (eval mode: no dropout, centre crop or ten crops), and the gap val − train.
+
+    The running training error a trainer logs is measured on augmented images with
+    dropout on; it is not comparable with a validation error. This one is.
+    """
+    train = evaluate(model, train_data, augment, ten_crop, batch_size, device)
+    val = evaluate(model, val_data, augment, ten_crop, batch_size, device)
+    return {"train_top1": train["top1"], "val_top1": val["top1"], "gap": val["top1"] - train["top1"],
+            "train_loss": train["loss"], "val_loss": val["loss"]}

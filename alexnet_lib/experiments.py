@@ -59,19 +59,67 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     # Chapters 2, 4 and 5: the CIFAR-10 side experiments (§3.1, §3.3, §3.4).
     "relu_tanh": {
-        "smoke": {"limit": 512, "sweep_lrs": [0.001, 0.003], "sweep_epochs": 1, "seeds": [0, 1], "epochs": 2, "target": 0.25},
-        "quick": {"limit": 5000, "sweep_lrs": [0.0003, 0.001, 0.003], "sweep_epochs": 2, "seeds": [0, 1, 2], "epochs": 10, "target": 0.25},
-        "full": {"limit": None, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01], "sweep_epochs": 3, "seeds": [0, 1, 2, 3, 4], "epochs": 60, "target": 0.25},
+        "smoke": {"limit": 512, "sweep_lrs": [0.001, 0.03], "sweep_epochs": 1, "seeds": [0, 1], "epochs": 2, "target": 0.25},
+        "quick": {"limit": 2500, "sweep_lrs": [0.001, 0.003, 0.01, 0.03], "sweep_epochs": 3, "seeds": [0, 1, 2], "epochs": 24, "target": 0.25},
+        "full": {"limit": None, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1], "sweep_epochs": 3, "seeds": [0, 1, 2, 3, 4], "epochs": 60, "target": 0.25},
     },
     "lrn": {
-        "smoke": {"limit": 256, "test_limit": 200, "epochs": 1, "seeds": [0, 1], "lr": 0.001, "eval_every": 1, "scatter_every": 400},
-        "quick": {"limit": 3000, "test_limit": 2000, "epochs": 4, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 4, "scatter_every": 40},
-        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 5, "scatter_every": 40},
+        "smoke": {"limit": 256, "test_limit": 200, "epochs": 1, "seeds": [0, 1], "lr": 0.001, "eval_every": 1, "scatter_every": 400, "photos": 8},
+        "quick": {"limit": 2500, "test_limit": 2000, "epochs": 6, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 6, "scatter_every": 40, "photos": 40},
+        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 5, "scatter_every": 40, "photos": 40},
     },
     "pooling": {
         "smoke": {"limit": 512, "test_limit": 200, "epochs": 2, "seeds": [0, 1], "lr": 0.001, "eval_every": 1},
-        "quick": {"limit": 5000, "test_limit": 2000, "epochs": 10, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 1},
+        "quick": {"limit": 4000, "test_limit": 2000, "epochs": 12, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 1},
         "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 1},
+    },
+    # Chapter 3: the two towers (§3.2). Quick mode times the layers but cannot train the
+    # two-tower vs one-tower comparison; smoke runs its code path tiny, full runs it.
+    "towers": {
+        "smoke": {"time_batch": 1, "time_repeats": 1,
+                  "experiment": {"width": 0.125, "input_size": 67, "limit": 100, "epochs": 1, "batch_size": 16, "lr": 0.01, "seeds": [0]}},
+        "quick": {"time_batch": 8, "time_repeats": 3, "experiment": None},
+        "full": {"time_batch": 128, "time_repeats": 10,
+                 "experiment": {"width": 1.0, "input_size": 224, "limit": None, "epochs": 40, "batch_size": 128, "lr": 0.01, "seeds": [0, 1, 2]}},
+    },
+    # Chapter 11: PReLU and He initialisation on CIFAR-10 with deep plain nets (He et al. 2015).
+    "prelu_he": {
+        "smoke": {"limit": 256, "test_limit": 200, "seeds": [0], "var_depth": 30, "var_width": 16, "var_nets": 2,
+                  "deep": {"depth": 30, "width": 4, "epochs": 1, "lr": 0.01, "batch_size": 32},
+                  "fig2": {"depth": 22, "width": 4, "epochs": 1, "lr": 0.01, "batch_size": 32},
+                  "prelu": {"depth": 8, "width": 4, "epochs": 1, "lr": 0.01, "batch_size": 32}},
+        "quick": {"limit": 4000, "test_limit": 1000, "seeds": [0, 1, 2], "var_depth": 30, "var_width": 64, "var_nets": 8,
+                  "deep": {"depth": 30, "width": 8, "epochs": 6, "lr": 0.01, "batch_size": 64},
+                  "fig2": None,
+                  "prelu": {"depth": 8, "width": 8, "epochs": 4, "lr": 0.01, "batch_size": 64}},
+        "full": {"limit": None, "test_limit": None, "seeds": [0, 1, 2, 3, 4], "var_depth": 30, "var_width": 256, "var_nets": 16,
+                 "deep": {"depth": 30, "width": 32, "epochs": 30, "lr": 0.01, "batch_size": 128},
+                 "fig2": {"depth": 22, "width": 32, "epochs": 30, "lr": 0.01, "batch_size": 128},
+                 "prelu": {"depth": 14, "width": 32, "epochs": 30, "lr": 0.01, "batch_size": 128}},
+    },
+    # Chapter 10: kernels, top-5 predictions and fc7 neighbours (§6.1) of a two-tower net trained on Imagenette.
+    "kernels": {
+        "smoke": {"limit": 160, "val_limit": 100, "width": 0.25, "input_size": 128, "batch": 32, "epochs": 1, "seeds": [0, 1],
+                  "schedule": "constant", "eval_every": 1, "dup_limit": 200, "photos": 8, "queries": 5, "k": 6, "permutations": 200},
+        "quick": {"limit": None, "val_limit": None, "width": 0.25, "input_size": 128, "batch": 128, "epochs": 12, "seeds": [0, 1, 2],
+                  "schedule": "constant", "eval_every": 4, "dup_limit": None, "photos": 8, "queries": 5, "k": 6, "permutations": 2000},
+        "full": {"limit": None, "val_limit": None, "width": 1.0, "input_size": 224, "batch": 128, "epochs": 60, "seeds": [0, 1, 2],
+                 "schedule": "plateau", "eval_every": 1, "dup_limit": None, "photos": 8, "queries": 5, "k": 6, "permutations": 2000},
+    },
+    # Chapters 6 and 7: augmentation (§4.1) and dropout (§4.2) on Imagenette. Quick mode: a
+    # quarter-width net on 96 crops of 110 images, 50 training photos per class, so that it overfits.
+    "augmentation": {
+        "smoke": {"limit": 100, "width": 0.25, "input_size": 67, "batch": 20, "lr": 0.01, "epochs": 1, "seeds": [0], "pca_limit": 400},
+        "quick": {"limit": 500, "width": 0.25, "input_size": 96, "batch": 32, "lr": 0.01, "epochs": 30, "seeds": [0, 1, 2], "pca_limit": None},
+        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "lr": 0.01, "epochs": 60, "seeds": [0, 1, 2], "pca_limit": None},
+    },
+    "dropout": {
+        "smoke": {"limit": 100, "width": 0.25, "input_size": 67, "batch": 20, "lr": 0.01, "epochs": 3, "seeds": [0],
+                  "loss_thresholds": [2.5, 2.4, 2.35, 2.3, 2.25, 2.2]},
+        "quick": {"limit": 500, "width": 0.25, "input_size": 96, "batch": 32, "lr": 0.01, "epochs": 36, "seeds": [0, 1, 2],
+                  "loss_thresholds": [2.2, 2.1, 2.0, 1.9, 1.8, 1.7, 1.6, 1.5]},
+        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "lr": 0.01, "epochs": 90, "seeds": [0, 1, 2],
+                 "loss_thresholds": [2.0, 1.8, 1.6, 1.4, 1.2, 1.0, 0.8, 0.6, 0.4]},
     },
 }
 

@@ -390,17 +390,16 @@ class PlainNet(nn.Module):
     ``pre_activations(x)`` returns each layer's response y_l before its activation: the
     quantity whose variance the paper follows through depth.
 
-    Two options that are not the paper's, for small inputs on a CPU:
-    ``padding_mode="circular"`` wraps the image around instead of padding with zeros, so
-    every output sees all k²·c inputs of its window, as the derivation assumes (with
-    zeros, the border outputs of small maps see fewer, and the signal shrinks a little at
-    every layer). ``input_scale`` multiplies the input first (e.g. 1/std of mean-
-    subtracted pixels, so the variance recursion starts near 1).
+    ``padding_mode="circular"`` (not the paper's) wraps each map around instead of
+    padding it with zeros, so every output sees all k²·c inputs of its window, as the
+    derivation assumes; with zeros, the border outputs of small maps see fewer inputs and
+    the signal shrinks a little at every layer. Feed it unit-variance inputs
+    (``transforms.Augment(scale=...)``), as the inits assume.
     """
 
     def __init__(self, depth: int = 30, width: int = 16, activation: str = "relu", init: str = "kaiming",
                  num_classes: int = 10, stages: int = 3, first_stride: int = 2, in_channels: int = 3,
-                 padding_mode: str = "zeros", input_scale: float = 1.0):
+                 padding_mode: str = "zeros"):
         super().__init__()
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("init", init, PLAIN_INITS)
@@ -412,7 +411,7 @@ class PlainNet(nn.Module):
             raise ValueError(f"width must be at least 1, got {width}")
         check_choice("padding_mode", padding_mode, ("zeros", "circular"))
         self.depth, self.width, self.activation, self.init_scheme = depth, width, activation, init
-        self.padding_mode, self.input_scale = padding_mode, float(input_scale)
+        self.padding_mode = padding_mode
         n_conv = depth - 1
         per_stage = [n_conv // stages + (1 if s < n_conv % stages else 0) for s in range(stages)]
         self.stage_of = [s for s, n in enumerate(per_stage) for _ in range(n)]
@@ -437,7 +436,6 @@ class PlainNet(nn.Module):
     def pre_activations(self, x: torch.Tensor) -> list:
         """[y_1, ..., y_{depth-1}, logits]: every weight layer's output before its activation."""
         out = []
-        x = x * self.input_scale if self.input_scale != 1.0 else x
         for i, (conv, act) in enumerate(zip(self.convs, self.acts)):
             if i > 0 and self.stage_of[i] != self.stage_of[i - 1]:
                 x = self.pool(x)
@@ -456,8 +454,7 @@ class PlainNet(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"depth={self.depth} ({len(self.convs)} conv + fc), width={self.width}, stages={max(self.stage_of) + 1}, "
-                f"activation={self.activation!r}, init={self.init_scheme!r}, padding_mode={self.padding_mode!r}, "
-                f"input_scale={self.input_scale:g}")
+                f"activation={self.activation!r}, init={self.init_scheme!r}, padding_mode={self.padding_mode!r}")
 
 
 __all__ += ["PlainNet", "plain_init_std"]

@@ -165,3 +165,16 @@ class Augment:
     def evaluate(self, x: torch.Tensor, ten_crop: bool = False) -> torch.Tensor:
         x = self._centre(x)
         return ten_crops(x, self.crop) if ten_crop else centre_crop(x, self.crop)
+
+
+def eigenvector_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angle in degrees between column i of ``a`` and column i of ``b``, for each i.
+
+    An eigenvector's sign means nothing, so p and -p count as the same direction: the
+    angle is arccos(|a_i · b_i| / (|a_i| |b_i|)), between 0 and 90 degrees.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"eigenvector matrices must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.double(), b.double()
+    cos = (a * b).sum(0).abs() / (a.norm(dim=0) * b.norm(dim=0))
+    return torch.rad2deg(torch.arccos(cos.clamp(max=1.0))).float()
