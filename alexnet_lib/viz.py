@@ -50,7 +50,7 @@ def training_curves(histories: dict, key: str = "train_top1", ax=None, target: f
         if len(runs) > 1:
             length = min(len(r) for r in runs)
             mean = np.mean([r[:length] for r in runs], axis=0)
-            ax.plot(range(1, length + 1), mean, lw=2, color=color, label=f"{label} (mean of {len(runs)})")
+            ax.plot(range(1, length + 1), mean, lw=2, color=color, label=f"{label} (mean of {len(runs)})", **style)
         else:
             ax.lines[-1].set_label(label)
     if target is not None:

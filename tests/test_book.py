@@ -45,3 +45,32 @@ def test_no_committed_output_is_an_error():
             for o in c.get("outputs", []):
                 assert o.get("output_type") != "error", f"{f}: a committed output is an error: {o.get('ename')}"
                 assert "Traceback" not in "".join(o.get("text", "")), f"{f}: a committed stream shows a traceback"
+
+
+def committed_text(f):
+    """Every text output of a committed notebook, in order."""
+    cells = json.loads((ROOT / f"{f}.ipynb").read_text())["cells"]
+    out = []
+    for c in cells:
+        for o in c.get("outputs", []):
+            text = o.get("text", "") or o.get("data", {}).get("text/plain", "")
+            out.append("".join(text))
+    return out
+
+
+def test_every_chapter_is_committed_from_a_whole_quick_or_full_run():
+    for f in notebooks():
+        texts = committed_text(f)
+        if not texts:
+            continue  # a notebook without code outputs (none in the book today)
+        header = next((t for t in texts if "mode: " in t), "")
+        mode = re.search(r"mode: (\w+)", header)
+        assert mode and mode.group(1) in ("quick", "full"), f"{f}: committed outputs are not from quick or full mode"
+        assert re.search(r"wall time: [\d.]+ s in (quick|full) mode", texts[-1]), f"{f}: the run did not reach its last cell"
+
+
+def test_no_committed_output_shows_a_path_of_the_machine_it_ran_on():
+    pattern = re.compile(r"(?<![\w.])/(root|home|work|tmp|Users|private)/|PosixPath\('/")
+    for f in notebooks():
+        for text in committed_text(f):
+            assert not pattern.search(text), f"{f}: an output shows an absolute path: {pattern.search(text).group(0)!r}"
