@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageFolderStream, find_dataset
+from .data import ImageFolderStream, display_path, find_dataset
 from .evaluate import evaluate
 from .experiments import MODES, get_mode, paper_data
 from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save-conv1", action="store_true", help="save the conv1 kernels (small) next to the log after each run")
     t.add_argument("--device")
     t.add_argument("--workers", type=int, default=4, help="DataLoader workers for ILSVRC-2012")
+    t.add_argument("--channels-last", action="store_true", help="NHWC memory layout (faster for the CIFAR nets on a CPU)")
     t.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint, centre crop or ten crops")
@@ -132,7 +133,7 @@ def cmd_train(args) -> int:
         weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
         milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed, device=args.device or (str(dist_device) if dist_device else None),
         checkpoint_dir=str(out), checkpoint_every_steps=args.checkpoint_every, log_path=args.log or str(out / "log.json"),
-        progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
+        progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers, channels_last=args.channels_last,
         rank=rank, world_size=world,
         meta={"cli_args": vars(args), "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
     )
@@ -165,14 +166,15 @@ def cmd_evaluate(args) -> int:
     model.load_state_dict(state["model"])
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    result = {"checkpoint": str(path), "epoch": state["epoch"], "val": repr(val),
+    shown = display_path(found if path.is_dir() else path)
+    result = {"checkpoint": shown, "epoch": state["epoch"], "step_in_epoch": state["step_in_epoch"], "val": repr(val),
               "centre_crop": evaluate(model, val, augment, device=device, progress=True)}
     if args.ten_crop:
         result["ten_crop"] = evaluate(model, val, augment, ten_crop=True, device=device, progress=True)
     if args.save:
-        from .train import write_json_atomic, git_commit
+        from .train import command_line, git_commit, write_json_atomic
 
-        meta = {"device": str(device), "commit": git_commit(), "command": "python -m alexnet_lib " + " ".join(sys.argv[1:]),
+        meta = {"device": str(device), "commit": git_commit(), "command": command_line(),
                 "run_meta": state["history"]["meta"]}
         write_json_atomic({**result, "meta": meta}, Path(args.save))
     print(json.dumps({k: v for k, v in result.items() if k != "val"}))

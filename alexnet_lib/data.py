@@ -106,14 +106,20 @@ def data_roots() -> list[tuple[str, Path]]:
 
 
 def display_path(path) -> str:
-    """A path as shown to readers: relative to the project when that is shorter, so
-    committed outputs never carry one machine's absolute paths."""
+    """A path as shown to readers: relative to the project when that is shorter, else
+    relative to the home directory (``~/...``), so committed outputs never carry one
+    machine's absolute paths."""
     path = Path(path)
     try:
         rel = os.path.relpath(path.resolve(), PROJECT_ROOT)
     except ValueError:
         return str(path)
-    return rel if len(rel) <= len(str(path)) or not path.is_absolute() else str(path)
+    if len(rel) <= len(str(path)) or not path.is_absolute():
+        return rel
+    home = Path.home().resolve()
+    if path.resolve().is_relative_to(home):
+        return str(Path("~") / path.resolve().relative_to(home))
+    return str(path)
 
 
 def cache_dir() -> Path:
@@ -487,4 +493,6 @@ class ImageFolderStream(torch.utils.data.Dataset):
             warnings.warn(f"skipping corrupt image {path}", stacklevel=2)
             arr = np.zeros((self.size, self.size, 3), np.uint8)
             label = -1  # the trainer drops label -1
+        if not arr.flags.writeable:  # PIL's buffer is read-only; torch wants to own writable memory
+            arr = arr.copy()
         return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), label

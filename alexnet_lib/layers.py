@@ -28,22 +28,42 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name}={value!r}; valid values are {valid}.")
 
 
-def channel_window(channels: int, size: int, dtype=torch.float32, device=None) -> torch.Tensor:
-    """The band matrix W with W[i, j] = 1 when channel j is in channel i's window
-    (i - n//2 .. i + (n-1)//2, the same window as ``torch.nn.LocalResponseNorm``).
+def window_sum(a: torch.Tensor, size: int, transpose: bool = False) -> torch.Tensor:
+    """Sum of ``a`` over each channel's window along dim 1: channels i - size//2 .. i + (size-1)//2
+    (the window of ``torch.nn.LocalResponseNorm``), channels past the edge counting as zero.
 
-    ``W @ a²`` sums the squares over each window, with channels past the edge counting as
-    zero. One small matrix product replaces n shifted copies of the activations.
+    ``transpose=True`` sums over the mirrored window (i - (size-1)//2 .. i + size//2), the
+    transposed operator the backward pass needs; for odd sizes the two are the same.
+    One pass that adds the first shifted copy, then size - 2 shifted in-place adds: fewer passes over memory
+    than padding, and far fewer operations than a band-matrix product once there are more than
+    a few dozen channels.
     """
-    i = torch.arange(channels, device=device)
-    offset = i[None, :] - i[:, None]
-    return ((offset >= -(size // 2)) & (offset <= (size - 1) // 2)).to(dtype)
+    before, after = size // 2, (size - 1) // 2
+    if transpose:
+        before, after = after, before
+    shifts = [d for d in range(1, before + 1)] + [-d for d in range(1, after + 1)]
+    if not shifts or a.shape[1] <= max(before, after):
+        out = a.clone()
+    else:  # the first shifted add writes the output, instead of a copy and then an add
+        out, d = torch.empty_like(a), shifts.pop(0)
+        if d > 0:
+            torch.add(a[:, d:], a[:, :-d], out=out[:, d:])
+            out[:, :d] = a[:, :d]
+        else:
+            torch.add(a[:, :d], a[:, -d:], out=out[:, :d])
+            out[:, d:] = a[:, d:]
+    for d in shifts:
+        if d > 0:
+            out[:, d:] += a[:, :-d]
+        else:
+            out[:, :d] += a[:, -d:]
+    return out
 
 
 class _LRN(torch.autograd.Function):
-    """b = a · s^-β with s = k + α' W a², and its gradient written out:
+    """b = a · s^-β with s = k + α' Σ_window a², and its gradient written out:
 
-    ∂L/∂a_j = g_j s_j^-β − 2α'β a_j Σ_i W_ij g_i a_i s_i^(−β−1)
+    ∂L/∂a_j = g_j s_j^-β − 2α'β a_j Σ_{i: j in window(i)} g_i a_i s_i^(−β−1)
 
     Written by hand so forward + backward make a few passes over memory instead of the
     dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes.
@@ -53,20 +73,18 @@ class _LRN(torch.autograd.Function):
     def forward(ctx, x, size, alpha, beta, k, groups):
         n, c = x.shape[:2]
         xg = x.reshape(n * groups, c // groups, -1)
-        window = channel_window(c // groups, size, x.dtype, x.device).expand(xg.shape[0], -1, -1)
-        k_tensor = torch.full((1, 1, 1), k, dtype=x.dtype, device=x.device)
-        scale = torch.baddbmm(k_tensor, window, xg * xg, alpha=alpha)  # k + α' W a², one pass
+        scale = window_sum(xg * xg, size).mul_(alpha).add_(k)  # k + α' Σ a²
         inv = scale.pow(-beta)
-        ctx.save_for_backward(xg, inv.div(scale), inv, window)  # s^(−β−1), s^−β
-        ctx.alpha_beta = alpha * beta
+        ctx.save_for_backward(xg, inv.div(scale), inv)  # s^(−β−1), s^−β
+        ctx.alpha_beta, ctx.size = alpha * beta, size
         return (xg * inv).reshape_as(x)
 
     @staticmethod
     def backward(ctx, grad):
-        xg, inv_scale, inv, window = ctx.saved_tensors
+        xg, inv_scale, inv = ctx.saved_tensors
         g = grad.reshape_as(xg)
         t = (g * xg).mul_(inv_scale)
-        dx = (g * inv).addcmul_(xg, torch.bmm(window.transpose(1, 2), t), value=-2 * ctx.alpha_beta)
+        dx = (g * inv).addcmul_(xg, window_sum(t, ctx.size, transpose=True), value=-2 * ctx.alpha_beta)
         return dx.reshape_as(grad), None, None, None, None, None
 
 

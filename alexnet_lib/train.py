@@ -136,6 +136,7 @@ class TrainConfig:
     log_path: str | None = None
     eval_every: int = 1
     workers: int = 0  # DataLoader workers, for streamed datasets only
+    channels_last: bool = False  # NHWC weights and batches: faster for plain conv nets on a CPU (bench/bench_cifar_loop.py)
     rank: int = 0  # this process under torchrun (0 alone)
     world_size: int = 1  # processes under torchrun; batch_size is the global batch
     progress: bool = True
@@ -172,7 +173,10 @@ def git_commit() -> str:
 
 def command_line() -> str:
     """How this process was started, without the machine's paths: 'python -m alexnet_lib ...'."""
+    from .data import display_path
+
     argv = sys.argv or [""]
+    argv = argv[:1] + [display_path(a) if os.path.isabs(a) else a for a in argv[1:]]
     if Path(argv[0]).name == "__main__.py" and Path(argv[0]).parent.name == "alexnet_lib":
         return "python -m alexnet_lib " + " ".join(argv[1:])
     if "ipykernel" in argv[0]:
@@ -350,6 +354,8 @@ class Trainer:
         self.is_main = self.rank == 0
         self.device = torch.device(config.device) if config.device else default_device()
         self.model = model.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         # What one process runs: the model itself, or DistributedDataParallel around it.
         self.net = self.model
         if self.world > 1:
@@ -455,7 +461,10 @@ class Trainer:
         self._partial = dict(partial)
         _set_rng_state(rng, self.aug_gen)
         saved = state["history"]
-        self.history = History({**saved["meta"], "resumed": True}, list(saved["epochs"]))
+        resume = {"at_epoch": self.epoch, "command": command_line(), "commit": git_commit(),
+                  "epochs": self.config.epochs, "cpu_threads": torch.get_num_threads()}
+        meta = {**saved["meta"], "resumed": True, "resumes": saved["meta"].get("resumes", []) + [resume]}
+        self.history = History(meta, list(saved["epochs"]))
 
     def resume(self) -> Path | None:
         """Continue from the newest readable checkpoint in ``checkpoint_dir``, if any."""
@@ -480,6 +489,8 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor):
         x = self.augment.train(x.to(self.device, non_blocking=True), self.aug_gen)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(self.device, non_blocking=True)
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)

@@ -103,3 +103,18 @@ def test_locally_connected_equals_per_position_dot_products():
             assert torch.allclose(out[0, :, i, j], ref, atol=1e-5)
     # a filter is not shared: two positions have different weights
     assert not torch.equal(layer.weight[0], layer.weight[1])
+
+
+def test_window_sum_is_the_sum_over_each_window_counted_by_hand():
+    from alexnet_lib.layers import window_sum
+
+    torch.manual_seed(0)
+    for channels in range(1, 10):
+        a = torch.randn(2, channels, 3, dtype=torch.double)
+        for size in range(1, 8):
+            for transpose in (False, True):
+                lo, hi = (size // 2, (size - 1) // 2)[:: -1 if transpose else 1]
+                expected = torch.stack(
+                    [sum((a[:, j] for j in range(max(0, i - lo), min(channels - 1, i + hi) + 1)), torch.zeros_like(a[:, 0]))
+                     for i in range(channels)], dim=1)
+                torch.testing.assert_close(window_sum(a, size, transpose), expected, msg=f"C={channels} n={size} T={transpose}")

@@ -192,3 +192,23 @@ def test_topk_errors_by_hand():
 def test_epochs_to_reach():
     assert epochs_to_reach([0.9, 0.5, 0.24, 0.2], 0.25) == 3
     assert epochs_to_reach([0.9, 0.5], 0.25) == float("inf")
+
+
+def test_channels_last_trains_the_same_net(tmp_path):
+    plain = make_trainer(tmp_path / "a", epochs=2)
+    plain.fit()
+    nhwc = make_trainer(tmp_path / "b", epochs=2, channels_last=True)
+    assert nhwc.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    nhwc.fit()
+    for (name, p), q in zip(plain.model.state_dict().items(), nhwc.model.state_dict().values()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_resumed_log_records_each_resume(tmp_path):
+    make_trainer(tmp_path, epochs=1).fit()
+    second = make_trainer(tmp_path, epochs=2)
+    second.fit(resume=True)
+    meta = json.loads((tmp_path / "log.json").read_text())["meta"]
+    assert meta["resumed"] is True
+    assert [(r["at_epoch"], r["epochs"]) for r in meta["resumes"]] == [(1, 2)]
+    assert meta["config"]["epochs"] == 1  # the first command's settings stay as they were
