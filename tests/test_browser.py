@@ -130,9 +130,11 @@ def test_every_chapter_shows_its_figures_and_no_error(built, browser):
         assert not errors, f"{chapter}: an output on the page is an error: {errors[0]}"
         title = browser.js("document.querySelector('h1') && document.querySelector('h1').innerText")
         assert title and title.strip()[0].isdigit(), f"{chapter}: no numbered chapter title, got {title!r}"
-        if shots:  # the first figure in view, for a person to look at
-            browser.js("document.querySelector('.cell_output img').scrollIntoView({block: 'center'})")
-            time.sleep(0.3)
-            browser.screenshot(shots / f"{Path(chapter).name}.png")
+        if shots:  # the first and the last figure in view, for a person to look at
+            for which, index in (("first", "0"), ("last", "imgs.length - 1")):
+                browser.js(f"(() => {{ const imgs = document.querySelectorAll('.cell_output img'); "
+                           f"imgs[{index}].scrollIntoView({{block: 'center'}}); }})()")
+                time.sleep(0.3)
+                browser.screenshot(shots / f"{Path(chapter).name}.{which}.png")
         checked.append((chapter, len(figures)))
     print("checked:", checked)
