@@ -141,7 +141,7 @@ def cmd_train(args) -> int:
     if args.resume:
         path = trainer.resume()
         if rank == 0:
-            print(f"resumed from {path}" if path else f"no checkpoint in {out}; starting from scratch")
+            print(f"resumed from {display_path(path)}" if path else f"no checkpoint in {out}; starting from scratch")
     # the conv1 kernels (small) are saved after every epoch, next to the log
     trainer.on_epoch_end = lambda t: save_run_artifacts(t.model, out, Path(args.log) if args.log else None)
     trainer.fit()
