@@ -110,16 +110,15 @@ def display_path(path) -> str:
     relative to the home directory (``~/...``), so committed outputs never carry one
     machine's absolute paths."""
     path = Path(path)
+    resolved = path.resolve()
     try:
-        rel = os.path.relpath(path.resolve(), PROJECT_ROOT)
+        rel = os.path.relpath(resolved, PROJECT_ROOT)
     except ValueError:
         return str(path)
     if len(rel) <= len(str(path)) or not path.is_absolute():
         return rel
     home = Path.home().resolve()
-    if path.resolve().is_relative_to(home):
-        return str(Path("~") / path.resolve().relative_to(home))
-    return str(path)
+    return str(Path("~") / resolved.relative_to(home)) if resolved.is_relative_to(home) else str(path)
 
 
 def cache_dir() -> Path:
