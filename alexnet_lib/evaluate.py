@@ -13,15 +13,18 @@ import torch.nn.functional as F
 from .experiments import progress as progress_bar
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> dict:
-    """How many rows have the target among their k highest scores, for each k.
-
-    k is capped at the number of classes (top-5 of a 3-class problem is top-3).
-    """
+def topk_hits(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> torch.Tensor:
+    """How many rows have the target among their k highest scores, for each k, as a tensor
+    on the logits' device (no wait for the GPU). k is capped at the number of classes
+    (top-5 of a 3-class problem is top-3)."""
     maxk = min(max(ks), logits.shape[1])
-    top = logits.topk(maxk, dim=1).indices
-    hit = top.eq(targets[:, None])
-    return {k: int(hit[:, : min(k, maxk)].any(dim=1).sum()) for k in ks}
+    hit = logits.topk(maxk, dim=1).indices.eq(targets[:, None])
+    return torch.stack([hit[:, : min(k, maxk)].any(dim=1).sum() for k in ks])
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> dict:
+    """How many rows have the target among their k highest scores, for each k, as ints."""
+    return dict(zip(ks, topk_hits(logits, targets, ks).tolist()))
 
 
 def topk_errors(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> dict:

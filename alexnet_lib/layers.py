@@ -28,8 +28,8 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name}={value!r}; valid values are {valid}.")
 
 
-def window_sum(a: torch.Tensor, size: int, transpose: bool = False) -> torch.Tensor:
-    """Sum of ``a`` over each channel's window along dim 1: channels i - size//2 .. i + (size-1)//2
+def window_sum(a: torch.Tensor, size: int, transpose: bool = False, dim: int = 1) -> torch.Tensor:
+    """Sum of ``a`` over each channel's window along ``dim``: channels i - size//2 .. i + (size-1)//2
     (the window of ``torch.nn.LocalResponseNorm``), channels past the edge counting as zero.
 
     ``transpose=True`` sums over the mirrored window (i - (size-1)//2 .. i + size//2), the
@@ -40,11 +40,13 @@ def window_sum(a: torch.Tensor, size: int, transpose: bool = False) -> torch.Ten
     before, after = size // 2, (size - 1) // 2
     if transpose:
         before, after = after, before
-    out = a.clone()
+    out = a.clone()  # keeps a's memory layout (NCHW or channels_last)
+    c = a.shape[dim]
+    before, after = min(before, c - 1), min(after, c - 1)  # a shift past every channel adds nothing
     for d in range(1, before + 1):  # channel i gets channel i - d
-        out[:, d:] += a[:, :-d]
+        out.narrow(dim, d, c - d).add_(a.narrow(dim, 0, c - d))
     for d in range(1, after + 1):  # channel i gets channel i + d
-        out[:, :-d] += a[:, d:]
+        out.narrow(dim, 0, c - d).add_(a.narrow(dim, d, c - d))
     return out
 
 
@@ -55,25 +57,27 @@ class _LRN(torch.autograd.Function):
 
     Written by hand so forward + backward make a few passes over memory instead of the
     dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes.
+    The channels are viewed as (towers, channels per tower), which needs no copy in either
+    memory layout, so a channels_last input gives a channels_last output.
     """
 
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, groups):
         n, c = x.shape[:2]
-        xg = x.reshape(n * groups, c // groups, -1)
-        scale = window_sum(xg * xg, size).mul_(alpha).add_(k)  # k + α' Σ a²
+        xg = x.view(n, groups, c // groups, *x.shape[2:])
+        scale = window_sum(xg * xg, size, dim=2).mul_(alpha).add_(k)  # k + α' Σ a²
         inv = scale.pow(-beta)
         ctx.save_for_backward(xg, inv.div(scale), inv)  # s^(−β−1), s^−β
         ctx.alpha_beta, ctx.size = alpha * beta, size
-        return (xg * inv).reshape_as(x)
+        return (xg * inv).flatten(1, 2)
 
     @staticmethod
     def backward(ctx, grad):
         xg, inv_scale, inv = ctx.saved_tensors
-        g = grad.reshape_as(xg)
+        g = grad.reshape(xg.shape)
         t = (g * xg).mul_(inv_scale)
-        dx = (g * inv).addcmul_(xg, window_sum(t, ctx.size, transpose=True), value=-2 * ctx.alpha_beta)
-        return dx.reshape_as(grad), None, None, None, None, None
+        dx = (g * inv).addcmul_(xg, window_sum(t, ctx.size, transpose=True, dim=2), value=-2 * ctx.alpha_beta)
+        return dx.flatten(1, 2), None, None, None, None, None
 
 
 def local_response_norm(
@@ -98,7 +102,9 @@ def local_response_norm(
     if c % groups:
         raise ValueError(f"{c} channels cannot be split into {groups} towers of equal size")
     a = alpha if alpha_convention == "paper-literal" else alpha / size
-    return _LRN.apply(x.contiguous(), size, a, beta, k, groups)
+    if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
+        x = x.contiguous()
+    return _LRN.apply(x, size, a, beta, k, groups)
 
 
 class LocalResponseNorm(nn.Module):

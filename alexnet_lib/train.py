@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import PROJECT_ROOT, ImageTensors, atomic_save
-from .evaluate import evaluate, topk_correct
+from .evaluate import evaluate, topk_hits
 from .experiments import progress as progress_bar
 from .layers import PReLU, check_choice
 
@@ -74,18 +74,19 @@ class PaperSGD(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr, m, wd = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "velocity" not in state:
-                    state["velocity"] = torch.zeros_like(p)
-                v = state["velocity"]
-                v.mul_(m)
-                if wd:
-                    v.add_(p, alpha=-wd * lr)
-                v.add_(p.grad, alpha=-lr)
-                p.add_(v)
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
+                if "velocity" not in self.state[p]:
+                    self.state[p]["velocity"] = torch.zeros_like(p)
+            vs = [self.state[p]["velocity"] for p in params]
+            # The rule above, one fused kernel per line for all the layers at once.
+            torch._foreach_mul_(vs, m)
+            if wd:
+                torch._foreach_add_(vs, params, alpha=-wd * lr)
+            torch._foreach_add_(vs, [p.grad for p in params], alpha=-lr)
+            torch._foreach_add_(params, vs)
         return loss
 
 
@@ -137,6 +138,9 @@ class TrainConfig:
     eval_every: int = 1
     workers: int = 0  # DataLoader workers, for streamed datasets only
     channels_last: bool = False  # NHWC weights and batches: faster for plain conv nets on a CPU (bench/bench_cifar_loop.py)
+    amp: bool = False  # bf16 autocast for the forward pass (on a GPU; weights and optimiser stay fp32)
+    compile: bool = False  # torch.compile the model (helps on a GPU; measure before using it on a CPU)
+    stop_at_train_error: float | None = None  # end the run after the first epoch whose training top-1 error is at most this
     rank: int = 0  # this process under torchrun (0 alone)
     world_size: int = 1  # processes under torchrun; batch_size is the global batch
     progress: bool = True
@@ -157,6 +161,8 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.stop_at_train_error is not None and not 0 <= self.stop_at_train_error <= 1:
+            raise ValueError(f"stop_at_train_error is an error rate in [0, 1], got {self.stop_at_train_error} (Figure 1 uses 0.25)")
 
 
 def default_device() -> torch.device:
@@ -164,6 +170,10 @@ def default_device() -> torch.device:
 
 
 def git_commit() -> str:
+    """The project's commit, for logs: ``git rev-parse`` or, in a copy of the tree without its
+    git folder (a tree sent to another machine), ``$ALEXNET_COMMIT``."""
+    if os.environ.get("ALEXNET_COMMIT"):
+        return os.environ["ALEXNET_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"
@@ -229,11 +239,25 @@ def distributed_setup():
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def _on_device(data, device: torch.device, labels: bool):
+    """``data`` with its uint8 images (and labels) on ``device`` if that is a GPU with room
+    for them (at most a third of its free memory); otherwise ``data`` itself."""
+    if data is None or device.type != "cuda" or not isinstance(data, ImageTensors):
+        return data
+    free, _ = torch.cuda.mem_get_info(device)
+    if data.images.numel() > free / 3:
+        return data
+    import dataclasses
+
+    return dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device) if labels else data.labels)
+
+
 def iterate_batches(data, batches, workers: int = 0):
     """(uint8 images, labels) for each index batch: sliced from an in-memory
     ImageTensors, or read by a DataLoader from a streamed dataset (ILSVRC-2012)."""
     if isinstance(data, ImageTensors):
         for idx in batches:
+            idx = idx.to(data.images.device, non_blocking=True)
             yield data.images[idx], data.labels[idx]
         return
     loader = torch.utils.data.DataLoader(
@@ -362,7 +386,16 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.net = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        if config.compile:
+            self.net = torch.compile(self.net)
         self.train_data, self.val_data, self.augment = train_data, val_data, augment
+        # On a GPU the decoded uint8 images move there once, so a batch is gathered where it is used.
+        self._train_source = _on_device(train_data, self.device, labels=True)
+        self._val_source = _on_device(val_data, self.device, labels=False)
+        # How often the running metrics come back from the device: every step on a CPU (no cost),
+        # every 50 steps on a GPU (each read waits for the GPU to finish its queue).
+        self.sync_every = 1 if self.device.type == "cpu" else 50
+        self.stopped_early = False
         self.optimizer = make_optimizer(model, config.optimizer, config.lr, config.momentum, config.weight_decay)
         if config.schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -492,22 +525,39 @@ class Trainer:
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(self.device, non_blocking=True)
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            latest = checkpoint_paths(self.config.checkpoint_dir) if self.config.checkpoint_dir else []
-            raise TrainingDivergedError(
-                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1} "
-                f"(global step {self.global_step + 1}). Likely causes: a learning rate too high for this init "
-                f"(lr={self.optimizer.param_groups[0]['lr']:g}; the paper uses 0.01), or an init whose activations "
-                "blow up. Nothing was saved after the failure"
-                + (f"; the last good checkpoint is {latest[0]}" if latest else "")
-                + ". Lower lr (or change init) and resume."
-            )
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            logits = self.net(x)
+        loss = F.cross_entropy(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return loss.detach(), logits.detach(), y
+
+    def _diverged(self, loss: float, steps: int) -> TrainingDivergedError:
+        latest = checkpoint_paths(self.config.checkpoint_dir) if self.config.checkpoint_dir else []
+        where = f"step {self.step_in_epoch}" if steps == 1 else f"one of steps {self.step_in_epoch - steps + 1}-{self.step_in_epoch}"
+        return TrainingDivergedError(
+            f"the loss became {loss} at epoch {self.epoch + 1}, {where} "
+            f"(global step {self.global_step}). Likely causes: a learning rate too high for this init "
+            f"(lr={self.optimizer.param_groups[0]['lr']:g}; the paper uses 0.01), or an init whose activations "
+            "blow up. Nothing was saved after the failure"
+            + (f"; the last good checkpoint is {latest[0]}" if latest else "")
+            + ". Lower lr (or change init) and resume."
+        )
+
+    def _flush(self, acc: torch.Tensor, steps: int) -> None:
+        """Add the metrics summed on the device since the last flush to the epoch's totals;
+        stop with TrainingDivergedError if the loss of any of those steps was not finite."""
+        if steps == 0:
+            return
+        loss, top1, top5 = acc.tolist()
+        if not math.isfinite(loss):
+            raise self._diverged(loss, steps)
+        p = self._partial
+        p["loss"] += loss
+        p["top1"] += int(top1)
+        p["top5"] += int(top5)
+        acc.zero_()
 
     def fit(self, resume: bool = False) -> History:
         c = self.config
@@ -522,25 +572,35 @@ class Trainer:
             bar = progress_bar(None, c.progress and self.is_main, total=len(batches), initial=self.step_in_epoch,
                                desc=f"epoch {self.epoch + 1}/{c.epochs}", leave=False)
             t0 = time.perf_counter()
-            for xb, yb in iterate_batches(self.train_data, batches[self.step_in_epoch :], c.workers):
+            # loss sum, top-1 hits, top-5 hits since the last flush, summed where the model runs
+            acc, pending = torch.zeros(3, dtype=torch.float64, device=self.device), 0
+            for xb, yb in iterate_batches(self._train_source, batches[self.step_in_epoch :], c.workers):
                 loss, logits, y = self.train_step(xb, yb)
-                hits = topk_correct(logits, y)
+                acc += torch.cat([(loss.double() * len(y)).view(1), topk_hits(logits, y).double()])
+                pending += 1
                 p = self._partial
-                p["loss"] += float(loss) * len(y)
-                p["top1"] += hits[1]
-                p["top5"] += hits[5]
                 p["n"] += len(y)
                 self.step_in_epoch += 1
                 self.global_step += 1
+                checkpoint_now = bool(c.checkpoint_every_steps and self.step_in_epoch % c.checkpoint_every_steps == 0
+                                      and self.step_in_epoch < len(batches))
+                if pending >= self.sync_every or checkpoint_now:
+                    self._flush(acc, pending)
+                    pending = 0
+                    bar.set_postfix(loss=f"{p['loss'] / p['n']:.3f}", err=f"{1 - p['top1'] / p['n']:.3f}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(loss=f"{p['loss'] / p['n']:.3f}", err=f"{1 - p['top1'] / p['n']:.3f}")
-                if c.checkpoint_every_steps and self.step_in_epoch % c.checkpoint_every_steps == 0 and self.step_in_epoch < len(batches):
+                if checkpoint_now:
                     p["seconds"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     self.save_checkpoint()
+            self._flush(acc, pending)
             bar.close()
             self._partial["seconds"] += time.perf_counter() - t0
             self._end_epoch(len(batches))
+            target = c.stop_at_train_error
+            if target is not None and self.history.epochs[-1]["train_top1"] <= target:
+                self.stopped_early = True
+                break
         return self.history
 
     def _end_epoch(self, steps: int) -> None:
@@ -561,7 +621,7 @@ class Trainer:
         if self.val_data is not None and ((self.epoch + 1) % c.eval_every == 0 or self.epoch + 1 == c.epochs):
             t = time.perf_counter()
             # every process evaluates the same (synchronised) model, so the schedule stays in step
-            val = evaluate(self.model, self.val_data, self.augment, batch_size=max(256, c.batch_size), device=self.device)
+            val = evaluate(self.model, self._val_source, self.augment, batch_size=max(256, c.batch_size), device=self.device)
             record.update({f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - t)
         if self.scheduler is not None:
             if c.schedule == "plateau":

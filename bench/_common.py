@@ -49,9 +49,9 @@ def interleaved(contenders: dict, repeats: int = 7, warmup: int = 2, device="cpu
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5, device="cpu") -> float:
-    """Achieved fp32 GFLOP/s of an n×n matmul: the machine's practical peak."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_gflops(n: int = 2048, repeats: int = 5, device="cpu", dtype=torch.float32) -> float:
+    """Achieved GFLOP/s of an n×n matmul (fp32 by default): the machine's practical peak."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     med = interleaved({"mm": lambda: a @ b}, repeats=repeats, device=device)["mm"]
     return 2 * n**3 / med / 1e9
 

@@ -8,6 +8,10 @@
 Prints img/s of each, and whether data or compute bounds training.
 
     python bench/bench_imagenette_pipeline.py [--batch 64] [--workers 2] [--batches 6]
+    python bench/bench_imagenette_pipeline.py --device cuda --batch 256 --workers 16 --bf16 --channels-last
+
+On a GPU the cached images live on the GPU and are cropped, flipped and coloured there, and
+the model steps run with the given precision and layout.
 """
 
 import argparse
@@ -17,19 +21,21 @@ import time
 import torch
 import torch.nn.functional as F
 
-from _common import header
+from _common import header, sync
 
 from alexnet_lib.data import ImageFolderStream, find_dataset, load_dataset
 from alexnet_lib.model import AlexNet
 from alexnet_lib.transforms import Augment, mean_image, pca_basis
 
 
-def rate(fn, n_images, rounds=3):
+def rate(fn, n_images, rounds=3, device="cpu"):
     fn()  # warm up
     times = []
     for _ in range(rounds):
+        sync(device)
         t = time.perf_counter()
         fn()
+        sync(device)
         times.append(time.perf_counter() - t)
     return n_images / statistics.median(times)
 
@@ -39,8 +45,13 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batches", type=int, default=6)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the model steps")
+    p.add_argument("--channels-last", action="store_true")
     args = p.parse_args()
-    header("Imagenette pipeline against the model")
+    dev = args.device
+    header(f"Imagenette pipeline against the model, {dev}" + (", bf16 autocast" if args.bf16 else "")
+           + (", channels_last" if args.channels_last else ""))
     gen = torch.Generator().manual_seed(0)
     n = args.batch * args.batches
     rates = {}
@@ -65,23 +76,32 @@ def main():
     small = load_dataset("imagenette", "train", size=146, progress=False)   # round(128 * 256 / 224)
     geometries[128] = (small, Augment(crop=128, mean=mean_image(small.images), pca=pca_basis(small.images)))
     for crop, (data, augment) in geometries.items():
-        def cached_pipeline(data=data, augment=augment):
-            perm = torch.randperm(len(data), generator=gen)
+        images = data.images.to(dev)
+
+        def cached_pipeline(images=images, augment=augment):
+            perm = torch.randperm(len(images), generator=gen).to(dev)
             for i in range(args.batches):
-                augment.train(data.images[perm[i * args.batch : (i + 1) * args.batch]], gen)
-        rates[f"cached uint8 {data.images.shape[-1]} -> {crop} + batch aug"] = rate(cached_pipeline, n)
+                augment.train(images[perm[i * args.batch : (i + 1) * args.batch]], gen)
+        rates[f"cached uint8 {data.images.shape[-1]} -> {crop} + batch aug"] = rate(cached_pipeline, n, device=dev)
 
     models = {224: ("AlexNet full width", 1.0), 128: ("AlexNet width 0.25 (quick mode)", 0.25)}
     for size, (name, width) in models.items():
-        model = AlexNet(num_classes=10, width=width, input_size=size)
+        model = AlexNet(num_classes=10, width=width, input_size=size).to(dev)
+        fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+        model = model.to(memory_format=fmt)
         opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        x, y = torch.randn(32, 3, size, size), torch.randint(0, 10, (32,))
+        mb = args.batch if dev != "cpu" else 32
+        x = torch.randn(mb, 3, size, size, device=dev).contiguous(memory_format=fmt)
+        y = torch.randint(0, 10, (mb,), device=dev)
 
         def step():
             opt.zero_grad()
-            F.cross_entropy(model(x), y).backward()
+            with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=args.bf16):
+                loss = F.cross_entropy(model(x).float(), y)
+            loss.backward()
             opt.step()
-        rates[f"model: {name}, {size}"] = rate(step, 32, rounds=2)
+        rates[f"model: {name}, {size}"] = rate(lambda: [step() for _ in range(3 if dev != "cpu" else 1)],
+                                               3 * mb if dev != "cpu" else mb, rounds=3 if dev != "cpu" else 2, device=dev)
     for name, r in rates.items():
         print(f"{name:>52}: {r:8.0f} img/s")
     for size, (name, _) in models.items():

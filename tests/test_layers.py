@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from alexnet_lib.layers import LocallyConnected2d, LocalResponseNorm, PReLU
 
@@ -118,3 +119,23 @@ def test_window_sum_is_the_sum_over_each_window_counted_by_hand():
                     [sum((a[:, j] for j in range(max(0, i - lo), min(channels - 1, i + hi) + 1)), torch.zeros_like(a[:, 0]))
                      for i in range(channels)], dim=1)
                 torch.testing.assert_close(window_sum(a, size, transpose), expected, msg=f"C={channels} n={size} T={transpose}")
+
+
+def test_lrn_keeps_channels_last_and_matches_torch_in_both_layouts():
+    """A channels_last input gives a channels_last output (no hidden copy to NCHW), with the
+    values and input gradients of torch.nn.functional.local_response_norm in both layouts."""
+    from alexnet_lib.layers import local_response_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 12, 5, 5, dtype=torch.double) * 20
+    g = torch.randn_like(x)
+    ref_in = x.clone().requires_grad_()
+    ref = F.local_response_norm(ref_in, 5, alpha=1e-4, beta=0.75, k=2.0)
+    ref.backward(g)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xin = x.clone(memory_format=fmt).requires_grad_()
+        y = local_response_norm(xin)
+        assert y.is_contiguous(memory_format=fmt)
+        y.backward(g.contiguous(memory_format=fmt))
+        torch.testing.assert_close(y, ref)
+        torch.testing.assert_close(xin.grad, ref_in.grad)
