@@ -139,7 +139,7 @@ def cmd_train(args) -> int:
         checkpoint_dir=str(out), checkpoint_every_steps=args.checkpoint_every, log_path=args.log or str(out / "log.json"),
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers, channels_last=args.channels_last,
         amp=args.amp, compile=args.compile, stop_at_train_error=args.stop_at_train_error, rank=rank, world_size=world,
-        meta={"cli_args": vars(args), "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
+        meta={"cli_args": {k: (display_path(v) if k in ("out", "log") and v else v) for k, v in vars(args).items()}, "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean}},
     )
     trainer = Trainer(model, train, val, augment, config)
     if args.resume:

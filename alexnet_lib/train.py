@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import PROJECT_ROOT, ImageTensors, atomic_save
+from .data import PROJECT_ROOT, ImageTensors, atomic_save, display_path
 from .evaluate import evaluate, topk_hits
 from .experiments import progress as progress_bar
 from .layers import PReLU, check_choice
@@ -183,8 +183,6 @@ def git_commit() -> str:
 
 def command_line() -> str:
     """How this process was started, without the machine's paths: 'python -m alexnet_lib ...'."""
-    from .data import display_path
-
     argv = sys.argv or [""]
     argv = argv[:1] + [display_path(a) if os.path.isabs(a) else a for a in argv[1:]]
     if Path(argv[0]).name == "__main__.py" and Path(argv[0]).parent.name == "alexnet_lib":
@@ -426,7 +424,8 @@ class Trainer:
             "train": repr(self.train_data),
             "val": repr(self.val_data) if self.val_data is not None else None,
             "model": type(self.model).__name__,
-            "config": {k: v for k, v in asdict(c).items() if k != "meta"},
+            "config": {k: (display_path(v) if k in ("checkpoint_dir", "log_path") and v else v)
+                       for k, v in asdict(c).items() if k != "meta"},
             **c.meta,
         }
 
@@ -650,3 +649,19 @@ def epochs_to_reach(errors, target: float) -> float:
         if e is not None and e <= target:
             return i + 1
     return math.inf
+
+
+def epochs_to_levels(curves: dict, levels) -> tuple[list, dict]:
+    """Compare runs at every level they all reached: errors or losses, lower is better.
+
+    ``curves`` maps a label to its runs' per-epoch values, e.g. ``{"relu": [[...], [...]]}``.
+    A level is kept if every run gets to it, and no run is already there after its first
+    epoch (there the epoch count says nothing). Returns the kept levels, in the order given,
+    and ``{level: {label: [epochs to reach it, one per run]}}``.
+    """
+    runs = [c for cs in curves.values() for c in cs]
+    if not runs:
+        return [], {}
+    first = min(c[0] for c in runs)
+    kept = [t for t in levels if t < first and all(not math.isinf(epochs_to_reach(c, t)) for c in runs)]
+    return kept, {t: {label: [epochs_to_reach(c, t) for c in cs] for label, cs in curves.items()} for t in kept}

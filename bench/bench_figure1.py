@@ -13,8 +13,8 @@ batch 128, lr 0.001 for ReLU and 0.03 for tanh, the winners of chapter 2's sweep
 
 import argparse
 import json
+import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import torch
 from _common import header
 
 from alexnet_lib.cli import main as cli
+from alexnet_lib.data import PROJECT_ROOT
 from alexnet_lib.train import History
 
 LRS = {"relu": 0.001, "tanh": 0.03}
@@ -30,10 +31,12 @@ LRS = {"relu": 0.001, "tanh": 0.03}
 
 def run(act, seed, args, out_root) -> dict:
     log = Path(args.log_dir or out_root) / f"{act}_seed{seed}.json"
+    out = Path(out_root) / f"{act}_s{seed}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run each time: no checkpoints of an earlier one
     argv = ["train", "--dataset", "cifar10", "--model", "cifar-fig1", "--activation", act, "--no-pca", "--no-flip",
             "--weight-decay", "0", "--schedule", "constant", "--lr", str(LRS[act]), "--epochs", str(args.max_epochs),
             "--seed", str(seed), "--mode", "full", "--stop-at-train-error", str(args.target),
-            "--out", str(Path(out_root) / f"{act}_s{seed}"), "--log", str(log), "--no-progress"]
+            "--out", str(out), "--log", str(log), "--no-progress"]
     argv += ["--device", args.device] if args.device else []
     argv += ["--limit", str(args.limit)] if args.limit else []
     argv += ["--amp"] if args.amp else []
@@ -55,18 +58,22 @@ def main():
     p.add_argument("--device")
     p.add_argument("--amp", action="store_true")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--log-dir", help="keep the JSON logs here (default: a temporary folder)")
+    p.add_argument("--log-dir", help="keep the JSON logs here (default: beside the checkpoints, in runs/bench_figure1)")
     args = p.parse_args()
     header(f"Figure 1, full mode: ReLU vs tanh to {args.target:.0%} training error, seeds {args.seeds}"
            + (", bf16 autocast" if args.amp else "") + (", channels_last" if args.channels_last else ""))
+    if not torch.cuda.is_available() and not args.limit:
+        print("no GPU: on a 2-core CPU one Figure 1 takes hours (the recorded CPU pair trained for 75 + 155 min); "
+              "--limit N runs a class-balanced subset for a shorter check", flush=True)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            for act in ("relu", "tanh"):
-                r = run(act, seed, args, tmp)
-                rows.append(r)
-                print(f"{act:>4} seed {seed}: {r['epochs'] or 'not'} epochs to {args.target:.0%} "
-                      f"({r['ran']} run, last error {r['last_error']:.3f}), {r['seconds']:.1f} s", flush=True)
+    out_root = PROJECT_ROOT / "runs" / "bench_figure1"
+    for seed in args.seeds:
+        for act in ("relu", "tanh"):
+            r = run(act, seed, args, out_root)
+            rows.append(r)
+            reached = f"{r['epochs']} epochs to" if r["epochs"] else "did not reach"
+            print(f"{act:>4} seed {seed}: {reached} {args.target:.0%} "
+                  f"({r['ran']} run, last error {r['last_error']:.3f}), {r['seconds']:.1f} s", flush=True)
     ratios, pairs = [], []
     for seed in args.seeds:
         relu, tanh = (next(r for r in rows if r["act"] == a and r["seed"] == seed) for a in ("relu", "tanh"))

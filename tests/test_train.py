@@ -212,3 +212,58 @@ def test_resumed_log_records_each_resume(tmp_path):
     assert meta["resumed"] is True
     assert [(r["at_epoch"], r["epochs"]) for r in meta["resumes"]] == [(1, 2)]
     assert meta["config"]["epochs"] == 1  # the first command's settings stay as they were
+
+
+def test_epochs_to_levels_counts_by_hand():
+    from alexnet_lib.train import epochs_to_levels
+
+    curves = {"a": [[0.9, 0.6, 0.4, 0.3], [0.88, 0.7, 0.5, 0.45]], "b": [[0.95, 0.9, 0.85, 0.5]]}
+    # 0.9: run a0 is there after its first epoch -> dropped. 0.85: a0 at epoch 2, a1 at 2, b at 3.
+    # 0.5: a0 at 3, a1 at 3, b at 4. 0.45: b never gets there -> dropped.
+    levels, at = epochs_to_levels(curves, [0.9, 0.85, 0.5, 0.45])
+    assert levels == [0.85, 0.5]
+    assert at[0.85] == {"a": [2, 2], "b": [3]}
+    assert at[0.5] == {"a": [3, 3], "b": [4]}
+    assert epochs_to_levels({}, [0.5]) == ([], {})
+
+
+def test_metrics_read_back_every_few_steps_add_up_to_the_same_epoch(tmp_path):
+    """On a GPU the trainer reads its running sums back every 50 steps instead of every step;
+    the epoch's loss and errors must not depend on how often (here forced on the CPU)."""
+    every = make_trainer(tmp_path / "a", epochs=2)
+    every.fit()
+    batched = make_trainer(tmp_path / "b", epochs=2)
+    batched.sync_every = 4
+    batched.fit()
+    for key in ("train_loss", "train_top1", "train_top5"):
+        assert batched.history.column(key) == pytest.approx(every.history.column(key), rel=1e-12)
+
+
+def test_nan_found_at_a_deferred_read_back_names_the_steps_and_saves_nothing(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=2)
+    trainer.sync_every = 3
+    with torch.no_grad():
+        trainer.model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, one of steps 1-3"):
+        trainer.fit()
+    assert not list((tmp_path / "ckpt").glob("*.pt"))
+
+
+def test_stop_at_train_error_ends_after_the_first_epoch_at_or_below_it(tmp_path):
+    run = make_trainer(tmp_path / "a", epochs=4)
+    run.fit()
+    errors = run.history.column("train_top1")
+    # the same run, told to stop at the third epoch's error, ends at the first epoch that got there
+    level = errors[2]
+    stopped = make_trainer(tmp_path / "b", epochs=4, stop_at_train_error=level)
+    stopped.fit()
+    assert stopped.stopped_early and len(stopped.history.epochs) == epochs_to_reach(errors, level) <= 3
+    assert stopped.history.column("train_top1") == errors[: len(stopped.history.epochs)]
+    always = make_trainer(tmp_path / "c", epochs=4, stop_at_train_error=1.0)  # every epoch is at or below 100%
+    always.fit()
+    assert always.stopped_early and len(always.history.epochs) == 1
+    never = make_trainer(tmp_path / "d", epochs=2, stop_at_train_error=0.0)
+    never.fit()
+    assert not never.stopped_early and len(never.history.epochs) == 2
+    with pytest.raises(ValueError, match="stop_at_train_error"):
+        TrainConfig(stop_at_train_error=25).validate()
