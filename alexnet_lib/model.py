@@ -242,8 +242,8 @@ class AlexNet(nn.Module):
         return torch.cat([m.weight for m in layers]), torch.cat([m.bias for m in layers])
 
     def _activate(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        if self.activation == "relu":
-            return F.relu(x)
+        if self.activation == "relu":  # in place: x is a fresh layer output that nothing else keeps
+            return F.relu(x, inplace=True)
         if self.activation == "tanh":
             return torch.tanh(x)
         acts = [t.act[name] for t in self.towers]

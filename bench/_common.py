@@ -21,9 +21,23 @@ def machine() -> str:
             f"({torch.get_num_threads()} threads), device {dev}")
 
 
-def header(title: str) -> None:
+def add_malloc_flag(parser) -> None:
+    parser.add_argument("--glibc-malloc-default", action="store_true",
+                        help="leave malloc as it is (default: alexnet_lib.train.keep_freed_memory(), as the trainer does on a CPU)")
+
+
+def apply_malloc(args) -> str:
+    """Apply the allocator setting of ``args`` (see add_malloc_flag) to this process; describe it."""
+    if args.glibc_malloc_default:
+        return "malloc: glibc default (blocks over 32 MB are fresh mmaps, page-faulted on first touch)"
+    from alexnet_lib.train import keep_freed_memory
+
+    return "malloc: keeps freed memory (alexnet_lib.train.keep_freed_memory)" if keep_freed_memory() else "malloc: default (not glibc)"
+
+
+def header(title: str, malloc: str = "") -> None:
     print(f"# {title}")
-    print(machine())
+    print(machine() + (f"; {malloc}" if malloc else ""))
     print("rerun: python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]))
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import torchvision
 from torchvision import transforms as TV
 
-from _common import count_flops, header, matmul_gflops
+from _common import add_malloc_flag, apply_malloc, count_flops, header, matmul_gflops
 
 from alexnet_lib.data import find_dataset, load_dataset
 from alexnet_lib.model import CifarNet
@@ -36,8 +36,10 @@ def main():
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--nchw", action="store_true", help="the library path in NCHW too (no channels_last)")
+    add_malloc_flag(p)
     args = p.parse_args()
-    header("CIFAR-10 training loop, four-layer net, batch %d" % args.batch)
+    malloc = apply_malloc(args)
+    header("CIFAR-10 training loop, four-layer net, batch %d" % args.batch, malloc=malloc)
     train = load_dataset("cifar10", "train", progress=False)
     mean = channel_mean(train.images)
     augment = Augment(crop=32, mean=mean, flip=True, pca=None, random_crop=False)

@@ -11,7 +11,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from _common import header, interleaved
+from _common import add_malloc_flag, apply_malloc, header, interleaved
 
 from alexnet_lib.layers import LocalResponseNorm
 from alexnet_lib.model import AlexNet
@@ -29,9 +29,11 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--device", default="cpu")
+    add_malloc_flag(p)
     args = p.parse_args()
     dev = args.device
-    header(f"LRN forward + backward, batch {args.batch}, {dev}")
+    malloc = apply_malloc(args)
+    header(f"LRN forward + backward, batch {args.batch}, {dev}", malloc=malloc)
     ours = LocalResponseNorm(5, 1e-4, 0.75, 2.0, "cuda-convnet")
     theirs = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
     for name, shape in [("conv1", (args.batch, 96, 55, 55)), ("conv2", (args.batch, 256, 27, 27))]:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from _common import count_flops, header, interleaved, matmul_gflops
+from _common import add_malloc_flag, apply_malloc, count_flops, header, interleaved, matmul_gflops
 
 from alexnet_lib.model import AlexNet
 
@@ -50,9 +50,11 @@ def main():
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile both nets")
+    add_malloc_flag(p)
     args = p.parse_args()
+    malloc = apply_malloc(args)
     header(f"AlexNet train step, batch {args.batch}, 224x224, {args.device}"
-           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else "") + (", torch.compile" if args.compile else ""))
+           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else "") + (", torch.compile" if args.compile else ""), malloc=malloc)
     torch.manual_seed(0)
     nets = {
         "ours (two towers, LRN)": AlexNet(num_classes=1000, dropout=0.5),
