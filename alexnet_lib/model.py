@@ -35,6 +35,10 @@ from .layers import (
 POOLINGS = {"overlapping": (3, 2), "non-overlapping": (2, 2)}
 INITS = ("paper", "caffe", "xavier", "kaiming")
 DROPOUT_PLACEMENTS = ("paper", "torchvision")
+#: How the towers' own-tower convolutions (conv2, conv4, conv5) run on one device: one grouped
+#: convolution (groups=2), or one convolution per tower on its half of the maps; "auto" splits
+#: on a GPU (faster there with cuDNN) and groups on a CPU (faster there). Same numbers.
+TOWER_CONVS = ("auto", "grouped", "split")
 
 #: Full-width channel counts of the whole net (both towers together), paper Figure 2.
 BASE_WIDTH = {"conv1": 96, "conv2": 256, "conv3": 384, "conv4": 384, "conv5": 256, "fc6": 4096, "fc7": 4096}
@@ -122,6 +126,9 @@ class AlexNet(nn.Module):
         input_size: 224 (paper; 3 px of zeros are added right and bottom, the ceil rule
             of cuda-convnet, so conv1 gives 55×55) or 227 (Caffe). Smaller sizes work
             for quick experiments as long as pool5 is at least 1×1.
+        tower_convs: "grouped" (one groups=2 convolution per layer), "split" (one
+            convolution per tower) or "auto" (split on a GPU, grouped on a CPU: the faster
+            of the two on each, bench/bench_train.py); the same numbers either way.
     """
 
     def __init__(
@@ -138,6 +145,7 @@ class AlexNet(nn.Module):
         init: str = "paper",
         width: float = 1.0,
         input_size: int = 224,
+        tower_convs: str = "auto",
     ):
         super().__init__()
         if towers not in (1, 2):
@@ -162,6 +170,8 @@ class AlexNet(nn.Module):
         self.num_classes, self.towers_count, self.input_size = num_classes, towers, input_size
         self.tower_isolation, self.activation, self.init_scheme = tower_isolation, activation, init
         self.width, self.pooling = width, pooling
+        check_choice("tower_convs", tower_convs, TOWER_CONVS)
+        self.tower_convs = tower_convs
         self.dropout_p, self.dropout_placement = dropout, dropout_placement
         self.plan = plan
         # Right/bottom zero padding that turns PyTorch's floor rule into cuda-convnet's ceil rule.
@@ -252,9 +262,17 @@ class AlexNet(nn.Module):
         return F.prelu(x, a)
 
     def _conv(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        w, b = self._weights(name)
         _, stride, padding = CONV_GEOMETRY[name]
-        return self._activate(name, F.conv2d(x, w, b, stride=stride, padding=padding, groups=self.groups[name]))
+        split = self.tower_convs == "split" or (self.tower_convs == "auto" and x.is_cuda)
+        if split and self.groups[name] > 1:
+            # each tower's own convolution on its own maps, outputs side by side
+            parts = x.chunk(self.groups[name], dim=1)
+            y = torch.cat([F.conv2d(p, getattr(t, name).weight, getattr(t, name).bias, stride=stride, padding=padding)
+                           for p, t in zip(parts, self.towers)], dim=1)
+        else:
+            w, b = self._weights(name)
+            y = F.conv2d(x, w, b, stride=stride, padding=padding, groups=self.groups[name])
+        return self._activate(name, y)
 
     def _fc(self, name: str, x: torch.Tensor) -> torch.Tensor:
         # Each tower's half of the layer, outputs side by side: the same numbers as one layer

@@ -22,6 +22,21 @@ from _common import add_malloc_flag, apply_malloc, count_flops, header, interlea
 from alexnet_lib.model import AlexNet
 
 
+def alexnet_forward_flops_by_hand() -> int:
+    """2 x the multiply-adds of one image's forward pass through the paper's net (§3.5, Figure 2)."""
+    def conv(cin, cout, size, k, groups=1):
+        return cout * size * size * (cin // groups) * k * k
+    macs = (conv(3, 96, 55, 11) + conv(96, 256, 27, 5, 2) + conv(256, 384, 13, 3) + conv(384, 384, 13, 3, 2)
+            + conv(384, 256, 13, 3, 2) + 9216 * 4096 + 4096 * 4096 + 4096 * 1000)
+    return 2 * macs
+
+
+def forward_flops(model) -> float:
+    x = torch.randn(2, 3, 224, 224, device=next(model.parameters()).device)
+    with torch.no_grad():
+        return count_flops(lambda: model(x)) / 2
+
+
 def make_step(model, batch, size, device, bf16, channels_last, compile_=False):
     model = model.to(device)
     if channels_last:
@@ -50,19 +65,30 @@ def main():
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile both nets")
+    p.add_argument("--tower-convs", choices=("auto", "grouped", "split"), default="auto",
+                   help="our net's conv2/4/5: one grouped convolution, one per tower, or auto (split on a GPU)")
     add_malloc_flag(p)
     args = p.parse_args()
     malloc = apply_malloc(args)
     header(f"AlexNet train step, batch {args.batch}, 224x224, {args.device}"
-           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else "") + (", torch.compile" if args.compile else ""), malloc=malloc)
+           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else "") + (", torch.compile" if args.compile else "")
+           + f", our tower convolutions: {args.tower_convs}", malloc=malloc)
     torch.manual_seed(0)
     nets = {
-        "ours (two towers, LRN)": AlexNet(num_classes=1000, dropout=0.5),
+        "ours (two towers, LRN)": AlexNet(num_classes=1000, dropout=0.5, tower_convs=args.tower_convs),
         "torchvision alexnet": torchvision.models.alexnet(num_classes=1000),
     }
     made = {name: make_step(m, args.batch, 224, args.device, args.bf16, args.channels_last, args.compile) for name, m in nets.items()}
     steps = {name: step for name, (step, _) in made.items()}
+    # PyTorch's FlopCounterMode counts the backward pass of a grouped convolution as if it were
+    # dense (its formula ignores groups), so our net is counted with its towers' convolutions
+    # split, the same arithmetic; its forward count is checked against the hand count.
+    ours = nets["ours (two towers, LRN)"]
+    kept, ours.tower_convs = ours.tower_convs, "split"
     flops = {name: count_flops(eager) for name, (_, eager) in made.items()}
+    ours.tower_convs = kept
+    print(f"our net's forward pass: {forward_flops(ours) / 1e9:.3f} GFLOP per image counted, "
+          f"{alexnet_forward_flops_by_hand() / 1e9:.3f} by hand")
     times = interleaved(steps, repeats=args.repeats, device=args.device)
     peak = matmul_gflops(device=args.device)
     if args.bf16:

@@ -193,3 +193,20 @@ def test_cifar_nets():
     with_lrn, without = CifarNet("lrn-pair", lrn=True), CifarNet("lrn-pair", lrn=False)
     assert count_parameters(with_lrn) == count_parameters(without)  # LRN has no parameters
     assert sum(type(m).__name__ == "LocalResponseNorm" for m in with_lrn.modules()) == 2
+
+
+def test_split_tower_convolutions_equal_the_grouped_ones_outputs_and_gradients():
+    """tower_convs="split" runs conv2/4/5 as one convolution per tower: the same function."""
+    torch.manual_seed(0)
+    grouped = AlexNet(num_classes=10, width=0.25, input_size=67, dropout=0.0).double()
+    split = AlexNet(num_classes=10, width=0.25, input_size=67, dropout=0.0, tower_convs="split").double()
+    split.load_state_dict(grouped.state_dict())
+    x = torch.randn(3, 3, 67, 67, dtype=torch.double)
+    ya, yb = grouped(x), split(x)
+    torch.testing.assert_close(ya, yb)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    for (name, p), q in zip(grouped.named_parameters(), split.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+    with pytest.raises(ValueError, match="'grouped', 'split'"):
+        AlexNet(tower_convs="dense")
