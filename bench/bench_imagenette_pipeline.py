@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from _common import header, sync
+from _common import add_malloc_flag, apply_malloc, header, sync
 
 from alexnet_lib.data import ImageFolderStream, find_dataset, load_dataset
 from alexnet_lib.model import AlexNet
@@ -48,10 +48,12 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the model steps")
     p.add_argument("--channels-last", action="store_true")
+    add_malloc_flag(p)
     args = p.parse_args()
     dev = args.device
+    malloc = apply_malloc(args)
     header(f"Imagenette pipeline against the model, {dev}" + (", bf16 autocast" if args.bf16 else "")
-           + (", channels_last" if args.channels_last else ""))
+           + (", channels_last" if args.channels_last else ""), malloc=malloc)
     gen = torch.Generator().manual_seed(0)
     n = args.batch * args.batches
     rates = {}
