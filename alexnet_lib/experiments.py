@@ -282,6 +282,15 @@ def load_claims() -> dict:
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
 
+def recorded_logs(folder: str, pattern: str = "*.json") -> list:
+    """(path, History) of every training log recorded in ``book/results/<folder>`` whose file
+    name matches ``pattern``, in file-name order; evaluations (``*.eval.json``) are left out."""
+    from .train import History
+
+    paths = sorted((RESULTS_DIR / folder).glob(pattern))
+    return [(p, History.load(p)) for p in paths if not p.name.endswith(".eval.json")]
+
+
 def paper_data(dataset: str = "imagenette", input_size: int = 224, limit: int | None = None, mean: str = "pixel",
                pca: bool = True, flip: bool = True, scale: float = 1.0, crop: int | None = None):
     """(train, val, augment) with the paper's pipeline (§2, §4.1), scaled to ``input_size``.

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -180,8 +180,9 @@ def keep_freed_memory() -> bool:
     of a batch of 32 are 37 MB). glibc's malloc serves every block above 32 MB with a fresh
     ``mmap`` and returns it on free, so each new buffer costs a page fault per 4 KB page on
     first touch: at AlexNet's sizes, batch 32, that was 30% of a step (bench/bench_train.py
-    with and without --glibc-malloc-default measures it). With ``mmap`` switched off and the heap never trimmed below 1 GB, freed buffers are
-    reused. Process-wide and permanent; glibc (Linux) only. Returns whether it is in effect.
+    with and without --glibc-malloc-default measures it). With ``mmap`` switched off and the
+    heap never trimmed below 1 GB, freed buffers are reused. Process-wide and permanent;
+    glibc (Linux) only. Returns whether it is in effect.
     """
     global _FREED_MEMORY_KEPT
     if _FREED_MEMORY_KEPT:
@@ -275,9 +276,7 @@ def _on_device(data, device: torch.device, labels: bool):
     free, _ = torch.cuda.mem_get_info(device)
     if data.images.numel() > free / 3:
         return data
-    import dataclasses
-
-    return dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device) if labels else data.labels)
+    return replace(data, images=data.images.to(device), labels=data.labels.to(device) if labels else data.labels)
 
 
 def iterate_batches(data, batches, workers: int = 0):

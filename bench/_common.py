@@ -70,10 +70,22 @@ def matmul_gflops(n: int = 2048, repeats: int = 5, device="cpu", dtype=torch.flo
     return 2 * n**3 / med / 1e9
 
 
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                         _output_padding, _groups, output_mask, out_shape=None, **kwargs) -> int:
+    """A convolution's backward: its input gradient and its weight gradient each cost what the
+    forward pass costs. PyTorch's own formula counts a grouped convolution as if it were dense
+    (it ignores groups), which over-counts the towers' conv2/4/5 by their group count."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed)
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
 def count_flops(fn) -> int:
-    """FLOPs of everything ``fn`` runs, counted by PyTorch's own FlopCounterMode."""
+    """FLOPs of everything ``fn`` runs, counted by PyTorch's FlopCounterMode (with the
+    backward of a convolution counted right for grouped convolutions)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flops}) as counter:
         fn()
     return counter.get_total_flops()

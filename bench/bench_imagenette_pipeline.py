@@ -87,6 +87,8 @@ def main():
         rates[f"cached uint8 {data.images.shape[-1]} -> {crop} + batch aug"] = rate(cached_pipeline, n, device=dev)
 
     models = {224: ("AlexNet full width", 1.0), 128: ("AlexNet width 0.25 (quick mode)", 0.25)}
+    # a CPU step at batch 32 takes long enough to time alone; a GPU step is timed three at a time
+    steps_per_round, rounds = (1, 2) if dev == "cpu" else (3, 3)
     for size, (name, width) in models.items():
         model = AlexNet(num_classes=10, width=width, input_size=size).to(dev)
         fmt = torch.channels_last if args.channels_last else torch.contiguous_format
@@ -102,8 +104,10 @@ def main():
                 loss = F.cross_entropy(model(x).float(), y)
             loss.backward()
             opt.step()
-        rates[f"model: {name}, {size}"] = rate(lambda: [step() for _ in range(3 if dev != "cpu" else 1)],
-                                               3 * mb if dev != "cpu" else mb, rounds=3 if dev != "cpu" else 2, device=dev)
+        def steps():
+            for _ in range(steps_per_round):
+                step()
+        rates[f"model: {name}, {size}"] = rate(steps, steps_per_round * mb, rounds=rounds, device=dev)
     for name, r in rates.items():
         print(f"{name:>52}: {r:8.0f} img/s")
     for size, (name, _) in models.items():

@@ -80,14 +80,8 @@ def main():
     }
     made = {name: make_step(m, args.batch, 224, args.device, args.bf16, args.channels_last, args.compile) for name, m in nets.items()}
     steps = {name: step for name, (step, _) in made.items()}
-    # PyTorch's FlopCounterMode counts the backward pass of a grouped convolution as if it were
-    # dense (its formula ignores groups), so our net is counted with its towers' convolutions
-    # split, the same arithmetic; its forward count is checked against the hand count.
-    ours = nets["ours (two towers, LRN)"]
-    kept, ours.tower_convs = ours.tower_convs, "split"
     flops = {name: count_flops(eager) for name, (_, eager) in made.items()}
-    ours.tower_convs = kept
-    print(f"our net's forward pass: {forward_flops(ours) / 1e9:.3f} GFLOP per image counted, "
+    print(f"our net's forward pass: {forward_flops(nets['ours (two towers, LRN)']) / 1e9:.3f} GFLOP per image counted, "
           f"{alexnet_forward_flops_by_hand() / 1e9:.3f} by hand")
     times = interleaved(steps, repeats=args.repeats, device=args.device)
     peak = matmul_gflops(device=args.device)

@@ -298,3 +298,18 @@ print(default, kept, faults())
         pytest.skip("not glibc: keep_freed_memory() does not apply")
     assert default >= 5 * 16384 * 0.9  # every buffer page-faulted again
     assert after < 0.05 * default  # the freed buffer is reused
+
+
+def test_recorded_logs_reads_training_logs_and_leaves_evaluations_out(tmp_path, monkeypatch):
+    from alexnet_lib import experiments
+    from alexnet_lib.train import History
+
+    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    (tmp_path / "runs").mkdir()
+    for name, seed in (("b_seed1.json", 1), ("a_seed0.json", 0)):
+        (tmp_path / "runs" / name).write_text(json.dumps(History({"seed": seed}, [{"epoch": 1}]).to_json()))
+    (tmp_path / "runs" / "a.eval.json").write_text("{}")
+    logs = experiments.recorded_logs("runs")
+    assert [p.name for p, _ in logs] == ["a_seed0.json", "b_seed1.json"]
+    assert [h.meta["seed"] for _, h in logs] == [0, 1]
+    assert experiments.recorded_logs("missing") == []
