@@ -1,16 +1,28 @@
 """alexnet_lib: the shared library of the book "AlexNet, reproduced".
 
-One module per concern of the paper (Krizhevsky, Sutskever, Hinton, NIPS 2012):
+Krizhevsky, Sutskever, Hinton, NIPS 2012, and He et al., ICCV 2015. Each module imports
+only modules above it in this list, so the list can be read top to bottom:
 
-- ``model``: the two-tower net (§3.5) and the CIFAR-10 nets of §3.1 and §3.3
-- ``layers``: local response normalisation (§3.3), PReLU (He et al. 2015)
-- ``data``: finding datasets, decoding once, caching (§2)
-- ``transforms``: mean subtraction, crops, flips, PCA colour, ten crops (§2, §4.1)
-- ``train``: the update rule, the schedule, checkpoints (§5)
+- ``util``: plain helpers (paths, atomic writes, option checks, progress bars, the device,
+  provenance, the CPU allocator setting)
+- ``layers``: local response normalisation (§3.3), PReLU (He et al.), pooling (§3.4)
+- ``small_nets``: the CIFAR-10 nets of §3.1 and §3.3, the deep plain nets of He et al.
+- ``model``: the two-tower AlexNet (§3.5) and its builder ``alexnet()``
+- ``transforms``: the §2 rescaling, mean subtraction, crops, flips, PCA colour, ten crops (§4.1)
+- ``images``: decoding image files (with the §2 rescaling), naming the ones that fail
+- ``data``: finding datasets, decoding them once, caching them as uint8 tensors (§2)
 - ``evaluate``: top-1/top-5, ten-crop testing (§6)
+- ``optim``: the update rule of §5 and the weight-decay groups
+- ``checkpoint``: checkpoint files, random states, the training log (``History``)
+- ``analysis``: spread over seeds, comparisons, epochs to a level, kernel chroma, neighbours
+- ``batches``: the data order of every epoch, per process and device
+- ``train``: the configuration, the schedule and the training loop (§5)
+- ``anatomy``: what each tower holds, reads and costs
 - ``parallel``: the towers on two devices (§3.2)
-- ``experiments``: run modes and the sizes of every experiment
-- ``viz``: the shared pictures
+- ``viz``: the shared figures
+- ``recipes``: models by name and the paper's data pipeline
+- ``experiments``: run modes, the sizes of every experiment, runs over seeds, claims
+- ``cli``: the command line (``python -m alexnet_lib``)
 """
 
 __version__ = "0.1.0"

@@ -34,19 +34,26 @@ import csv
 import hashlib
 import os
 import pickle
-import random
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+from .images import (  # noqa: F401  (re-exported from their older home)
+    IMAGE_EXTENSIONS,
+    CorruptImageError,
+    DatasetLayoutError,
+    ImageFolderStream,
+    decode_all,
+    decode_image,
+    scan_image_folder,
+    subsample,
+)
+from .transforms import resize_shorter_and_crop  # noqa: F401  (its older home)
+from .util import PROJECT_ROOT, atomic_save, display_path, project_root  # noqa: F401  (PROJECT_ROOT: its older home)
 
 SPLITS = {
     "cifar10": ("train", "test"),
@@ -75,14 +82,6 @@ class DatasetNotFoundError(FileNotFoundError):
     """No data root holds the dataset."""
 
 
-class DatasetLayoutError(ValueError):
-    """A dataset folder exists but is not laid out as expected."""
-
-
-class CorruptImageError(ValueError):
-    """An image file cannot be decoded."""
-
-
 def check_dataset_name(name: str) -> None:
     if name not in SPLITS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets are {', '.join(map(repr, SPLITS))}.")
@@ -95,7 +94,7 @@ def data_roots() -> list[tuple[str, Path]]:
     if env:
         roots.append(("$ALEXNET_DATA", Path(env).expanduser()))
     roots.append(("./data", Path.cwd() / "data"))
-    roots.append(("the project's data/", PROJECT_ROOT / "data"))
+    roots.append(("the project's data/", project_root() / "data"))
     seen, unique = set(), []
     for label, path in roots:
         key = os.path.realpath(path)
@@ -105,25 +104,9 @@ def data_roots() -> list[tuple[str, Path]]:
     return unique
 
 
-def display_path(path) -> str:
-    """A path as shown to readers: relative to the project when that is shorter, else
-    relative to the home directory (``~/...``), so committed outputs never carry one
-    machine's absolute paths."""
-    path = Path(path)
-    resolved = path.resolve()
-    try:
-        rel = os.path.relpath(resolved, PROJECT_ROOT)
-    except ValueError:
-        return str(path)
-    if len(rel) <= len(str(path)) or not path.is_absolute():
-        return rel
-    home = Path.home().resolve()
-    return str(Path("~") / resolved.relative_to(home)) if resolved.is_relative_to(home) else str(path)
-
-
 def cache_dir() -> Path:
     """Where decoded tensors are cached: ``$ALEXNET_CACHE`` or the project's data/cache."""
-    path = Path(os.environ.get("ALEXNET_CACHE", PROJECT_ROOT / "data" / "cache")).expanduser()
+    path = Path(os.environ.get("ALEXNET_CACHE", project_root() / "data" / "cache")).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -163,7 +146,7 @@ def find_dataset(name: str, download: bool = False) -> Located:
             return found
     looked = "\n".join(f"  - {label}: {display_path(root / FOLDER_CANDIDATES[name][0])}" for label, root in roots)
     if download and name in ("cifar10", "imagenette"):
-        return _download(name, PROJECT_ROOT / "data")
+        return _download(name, project_root() / "data")
     raise DatasetNotFoundError(
         f"dataset {name!r} not found. Looked in:\n{looked}\n"
         f"To fix: set ALEXNET_DATA to a folder that holds it, or {HOW_TO_GET[name]}."
@@ -187,109 +170,6 @@ def _download(name: str, root: Path) -> Located:  # pragma: no cover - needs the
     return found
 
 
-# ------------------------------------------------------------------------ scanning
-def scan_image_folder(split_dir: Path) -> tuple[list[tuple[Path, int]], list[str]]:
-    """(file, label) pairs of an ImageFolder-style split, classes sorted by name."""
-    if not split_dir.is_dir():
-        parent = split_dir.parent
-        have = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
-        raise DatasetLayoutError(
-            f"missing split folder {split_dir}. Found {have or 'no sub-folders'} in {parent}. "
-            f"Expected {parent}/<split>/<class>/<image> with the split named {split_dir.name!r}."
-        )
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    loose = [p.name for p in split_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-    if not classes:
-        raise DatasetLayoutError(
-            f"{split_dir} has no class folders"
-            + (f" but {len(loose)} loose images (e.g. {loose[0]})" if loose else "")
-            + f". Put each image in a folder named after its class: {split_dir}/<class>/<image>."
-        )
-    if loose:
-        raise DatasetLayoutError(
-            f"{split_dir} mixes class folders with {len(loose)} loose images (e.g. {loose[0]}). "
-            "Move every image into its class folder."
-        )
-    items = []
-    for label, cls in enumerate(classes):
-        files = sorted(p for p in (split_dir / cls).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise DatasetLayoutError(
-                f"class folder {split_dir / cls} holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
-                "Remove the empty folder or add its images."
-            )
-        items += [(f, label) for f in files]
-    return items, classes
-
-
-def subsample(items: list[tuple[Path, int]], limit: int | None, seed: int = 0) -> list[tuple[Path, int]]:
-    """A class-balanced subset of at most ``limit`` items, the same for every call."""
-    if limit is None or limit >= len(items):
-        return items
-    by_class: dict[int, list] = {}
-    for item in items:
-        by_class.setdefault(item[1], []).append(item)
-    rng = random.Random(seed)
-    per_class = max(1, limit // len(by_class))
-    chosen = []
-    for label in sorted(by_class):
-        group = list(by_class[label])
-        rng.shuffle(group)
-        chosen += sorted(group[:per_class])
-    return chosen
-
-
-# ------------------------------------------------------------------------ decoding
-def decode_image(path: Path, size: int | None = None) -> np.ndarray:
-    """One image as an H×W×3 uint8 array; shorter side to ``size`` and centre crop."""
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size is not None:
-                img = resize_shorter_and_crop(img, size)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CorruptImageError(
-            f"cannot decode image {path}: {e}. Delete or replace the file, "
-            "or load with on_corrupt='skip' to leave it out with a warning."
-        ) from e
-
-
-def resize_shorter_and_crop(img: Image.Image, size: int) -> Image.Image:
-    """§2: 'rescaled the image such that the shorter side was of length 256, and then
-    cropped out the central 256×256 patch' (with ``size`` in place of 256)."""
-    w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return img.crop((left, top, left + size, top + size))
-
-
-def decode_all(files: list[Path], size: int | None, on_corrupt: str = "error", progress: bool = True, desc: str = ""):
-    """Decode many images with a few threads (PIL releases the GIL while decoding)."""
-    from .experiments import progress as progress_bar
-
-    def one(path):
-        try:
-            return decode_image(path, size)
-        except CorruptImageError:
-            if on_corrupt == "error":
-                raise
-            return None
-
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        arrays = list(progress_bar(pool.map(one, files, chunksize=64), progress, total=len(files), desc=desc, leave=False))
-    skipped = [f for f, a in zip(files, arrays) if a is None]
-    if skipped:
-        warnings.warn(
-            f"skipped {len(skipped)} corrupt image(s): " + ", ".join(str(s) for s in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
-            stacklevel=2,
-        )
-    return arrays, skipped
-
-
 @dataclass
 class ImageTensors:
     """A decoded dataset split: uint8 images (N, 3, H, W), int64 labels, class names."""
@@ -307,11 +187,14 @@ class ImageTensors:
 
     def __repr__(self) -> str:
         n, c, h, w = self.images.shape
-        return f"ImageTensors({self.name}/{self.split}: {n} images {c}x{h}x{w} uint8, {len(self.classes)} classes, from {display_path(self.source)})"
+        return (f"ImageTensors({self.name}/{self.split}: {n} images {c}x{h}x{w} uint8, {len(self.classes)} classes, "
+                f"from {display_path(self.source)})")
 
     def subset(self, index) -> "ImageTensors":
         index = torch.as_tensor(index)
-        return ImageTensors(self.images[index], self.labels[index], self.classes, self.source, self.name, self.split, dict(self.info))
+        return ImageTensors(
+            self.images[index], self.labels[index], self.classes, self.source, self.name, self.split, dict(self.info)
+        )
 
     def class_counts(self) -> dict:
         counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
@@ -324,7 +207,9 @@ def _read_cifar_pickle(path: Path, split: str) -> tuple[torch.Tensor, torch.Tens
     for n in names:
         f = path / n
         if not f.exists():
-            raise DatasetLayoutError(f"CIFAR-10 batch file {f} is missing; re-download torchvision's cifar-10-batches-py.")
+            raise DatasetLayoutError(
+                f"CIFAR-10 batch file {f} is missing; re-download torchvision's cifar-10-batches-py."
+            )
         with open(f, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
         images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
@@ -344,17 +229,6 @@ def _fingerprint(parts) -> str:
         h.update(str(p).encode())
         h.update(b"\0")
     return h.hexdigest()[:12]
-
-
-def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_dataset(
@@ -379,74 +253,107 @@ def load_dataset(
         on_corrupt: "error" (default: stop, naming the file) or "skip" (leave the file
             out, with a warning naming it; the count is in ``.info["skipped"]``).
     """
+    _check_load_arguments(name, split, on_corrupt)
+    loc = find_dataset(name, download=download)
+    t0 = time.perf_counter()
+    files, classes, key = _list_files(loc, name, split, size, limit)
+    cache_path = cache_dir() / f"{name}-{split}-{size or 'native'}-{limit or 'all'}-{key}.pt" if cache else None
+    data = _read_cache(cache_path, loc, name, split)
+    from_cache = data is not None
+    if data is None:
+        if files is None:
+            images, labels, classes = _read_cifar_pickle_split(loc.path, split, size, limit)
+            skipped = []
+        else:
+            images, labels, skipped = _decode_files(
+                files, loc.path / split, size, on_corrupt, progress, f"{name}/{split}"
+            )
+        info = {"decode_seconds": time.perf_counter() - t0, "skipped": [str(s) for s in skipped], "files": len(labels)}
+        data = ImageTensors(images, labels, list(classes), str(loc.path), name, split, info)
+        if cache_path is not None:
+            atomic_save({"images": images, "labels": labels, "classes": list(classes), "info": info}, cache_path)
+    data.info.update(load_seconds=time.perf_counter() - t0, from_cache=from_cache, root=loc.root_label)
+    return data
+
+
+def _check_load_arguments(name: str, split: str, on_corrupt: str) -> None:
     check_dataset_name(name)
     if split not in SPLITS[name]:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits are {', '.join(map(repr, SPLITS[name]))}.")
     if on_corrupt not in ("error", "skip"):
         raise ValueError(f"unknown on_corrupt={on_corrupt!r}; valid values are 'error', 'skip'.")
     if name == "imagenet":
-        raise ValueError("ILSVRC-2012 is too large to hold as one tensor: use ImageFolderStream(find_dataset('imagenet').path / split).")
-    loc = find_dataset(name, download=download)
-    t0 = time.perf_counter()
+        raise ValueError(
+            "ILSVRC-2012 is too large to hold as one tensor: "
+            "use ImageFolderStream(find_dataset('imagenet').path / split)."
+        )
 
-    if loc.layout == "cifar-pickle":
-        key = _fingerprint([name, split, loc.path.resolve(), size, limit, "pickle"])
-        files, classes = None, None
-    else:
-        if loc.layout == "samples":
-            items, classes = _scan_samples(loc.path)
-        else:
-            items, classes = scan_image_folder(loc.path / split)
-        items = subsample(items, limit)
-        stats = [(str(f.relative_to(loc.path)), f.stat().st_size) for f, _ in items]
-        key = _fingerprint([name, split, loc.path.resolve(), size, limit, len(stats), *stats])
-        files = items
-    tag = f"{name}-{split}-{size or 'native'}-{limit or 'all'}-{key}.pt"
-    cache_path = cache_dir() / tag if cache else None
-    if cache_path is not None and cache_path.exists():
-        try:
-            blob = torch.load(cache_path, weights_only=True)
-            data = ImageTensors(blob["images"], blob["labels"], blob["classes"], str(loc.path), name, split, dict(blob["info"]))
-            data.info.update(load_seconds=time.perf_counter() - t0, from_cache=True, root=loc.root_label)
-            return data
-        except Exception as e:  # a damaged cache is rebuilt, never trusted
-            warnings.warn(f"cache file {cache_path} is unreadable ({e}); decoding again", stacklevel=2)
 
-    skipped: list = []
+def _list_files(loc: Located, name: str, split: str, size: int | None, limit: int | None):
+    """(files with labels, class names, cache key) of a split; files and classes are None for
+    CIFAR-10's pickles, whose key is their folder."""
     if loc.layout == "cifar-pickle":
-        images, labels, classes = _read_cifar_pickle(loc.path, split)
-        if limit is not None:
-            idx = subsample([(i, int(l)) for i, l in enumerate(labels)], limit)
-            keep = torch.tensor([i for i, _ in idx])
-            images, labels = images[keep], labels[keep]
-        if size is not None and size != 32:
-            images = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
-            images = images.round().clamp(0, 255).to(torch.uint8)
+        return None, None, _fingerprint([name, split, loc.path.resolve(), size, limit, "pickle"])
+    if loc.layout == "samples":
+        items, classes = _scan_samples(loc.path)
     else:
-        arrays, skipped = decode_all([f for f, _ in files], size, on_corrupt, progress, desc=f"decoding {name}/{split}")
-        kept = [(a, lab) for a, (_, lab) in zip(arrays, files) if a is not None]
-        if not kept:
-            raise DatasetLayoutError(f"no decodable images in {loc.path / split}")
-        shapes = {a.shape for a, _ in kept}
-        if len(shapes) > 1:
-            raise DatasetLayoutError(
-                f"images in {loc.path} have different sizes {sorted(shapes)[:3]}...; pass size=... to resize them to one size."
-            )
-        images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
-        labels = torch.tensor([lab for _, lab in kept], dtype=torch.int64)
-    info = {"decode_seconds": time.perf_counter() - t0, "skipped": [str(s) for s in skipped], "files": len(labels)}
-    data = ImageTensors(images, labels, list(classes), str(loc.path), name, split, info)
-    if cache_path is not None:
-        atomic_save({"images": images, "labels": labels, "classes": list(classes), "info": info}, cache_path)
-    data.info.update(load_seconds=time.perf_counter() - t0, from_cache=False, root=loc.root_label)
-    return data
+        items, classes = scan_image_folder(loc.path / split)
+    items = subsample(items, limit)
+    stats = [(str(f.relative_to(loc.path)), f.stat().st_size) for f, _ in items]
+    return items, classes, _fingerprint([name, split, loc.path.resolve(), size, limit, len(stats), *stats])
+
+
+def _read_cache(cache_path: Path | None, loc: Located, name: str, split: str) -> ImageTensors | None:
+    """The cached split, or None if there is none; a damaged cache is decoded again, never trusted."""
+    if cache_path is None or not cache_path.exists():
+        return None
+    try:
+        blob = torch.load(cache_path, weights_only=True)
+        return ImageTensors(
+            blob["images"], blob["labels"], blob["classes"], str(loc.path), name, split, dict(blob["info"])
+        )
+    except Exception as e:
+        warnings.warn(f"cache file {cache_path} is unreadable ({e}); decoding again", stacklevel=3)
+        return None
+
+
+def _read_cifar_pickle_split(path: Path, split: str, size: int | None, limit: int | None):
+    """(images, labels, classes) of torchvision's CIFAR-10 pickles, subset and resized."""
+    images, labels, classes = _read_cifar_pickle(path, split)
+    if limit is not None:
+        idx = subsample([(i, int(lab)) for i, lab in enumerate(labels)], limit)
+        keep = torch.tensor([i for i, _ in idx])
+        images, labels = images[keep], labels[keep]
+    if size is not None and size != 32:
+        images = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+        images = images.round().clamp(0, 255).to(torch.uint8)
+    return images, labels, classes
+
+
+def _decode_files(files, where: Path, size: int | None, on_corrupt: str, progress: bool, desc: str):
+    """(uint8 images (N, 3, H, W), labels, skipped files) of image files with their labels."""
+    arrays, skipped = decode_all([f for f, _ in files], size, on_corrupt, progress, desc=f"decoding {desc}")
+    kept = [(a, lab) for a, (_, lab) in zip(arrays, files) if a is not None]
+    if not kept:
+        raise DatasetLayoutError(f"no decodable images in {where}")
+    shapes = {a.shape for a, _ in kept}
+    if len(shapes) > 1:
+        raise DatasetLayoutError(
+            f"images in {where.parent} have different sizes {sorted(shapes)[:3]}...; "
+            "pass size=... to resize them to one size."
+        )
+    images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor([lab for _, lab in kept], dtype=torch.int64), skipped
 
 
 def _scan_samples(path: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     """imagenet-samples: one photo per class; labels are the ILSVRC-2012 indices in labels.csv."""
     table = path / "labels.csv"
     if not table.exists():
-        raise DatasetLayoutError(f"{table} is missing: imagenet-samples needs its labels.csv (file, wnid, ilsvrc2012_index, class_name, ...).")
+        raise DatasetLayoutError(
+            f"{table} is missing: imagenet-samples needs its labels.csv "
+            "(file, wnid, ilsvrc2012_index, class_name, ...)."
+        )
     with open(table, newline="") as fh:
         rows = list(csv.DictReader(fh))
     items, classes = [], []
@@ -465,33 +372,3 @@ def imagenet_samples() -> list[dict]:
         row["path"] = loc.path / row["file"]
         row["ilsvrc2012_index"] = int(row["ilsvrc2012_index"])
     return rows
-
-
-class ImageFolderStream(torch.utils.data.Dataset):
-    """A large ImageFolder tree (ILSVRC-2012) read image by image, for a DataLoader.
-
-    Each item is a uint8 (3, size, size) tensor, shorter side to ``size`` then centre
-    crop (the paper's 256×256), and its label. Augmentation happens on whole batches
-    afterwards, the same code as for the cached datasets.
-    """
-
-    def __init__(self, split_dir, size: int = 256, on_corrupt: str = "error"):
-        self.items, self.classes = scan_image_folder(Path(split_dir))
-        self.size, self.on_corrupt = size, on_corrupt
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i):
-        path, label = self.items[i]
-        try:
-            arr = decode_image(path, self.size)
-        except CorruptImageError:
-            if self.on_corrupt == "error":
-                raise
-            warnings.warn(f"skipping corrupt image {path}", stacklevel=2)
-            arr = np.zeros((self.size, self.size, 3), np.uint8)
-            label = -1  # the trainer drops label -1
-        if not arr.flags.writeable:  # PIL's buffer is read-only; torch wants to own writable memory
-            arr = arr.copy()
-        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), label

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .experiments import progress as progress_bar
+from .util import progress as progress_bar
 
 
 def topk_hits(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> torch.Tensor:
@@ -34,8 +34,16 @@ def topk_errors(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> dict:
 
 
 @torch.no_grad()
-def predict(model, images, augment, ten_crop: bool = False, batch_size: int = 256,
-            device=None, progress: bool = False, desc: str = "evaluating") -> torch.Tensor:
+def predict(
+    model,
+    images,
+    augment,
+    ten_crop: bool = False,
+    batch_size: int = 256,
+    device=None,
+    progress: bool = False,
+    desc: str = "evaluating",
+) -> torch.Tensor:
     """Softmax probabilities for uint8 images; with ``ten_crop`` the mean of ten softmaxes.
 
     ``images`` is a uint8 (N, 3, H, W) tensor, or a Dataset of (image, label) pairs.
@@ -63,7 +71,9 @@ def predict(model, images, augment, ten_crop: bool = False, batch_size: int = 25
     return torch.cat(probs)
 
 
-def evaluate(model, data, augment, ten_crop: bool = False, batch_size: int = 256, device=None, progress: bool = False) -> dict:
+def evaluate(
+    model, data, augment, ten_crop: bool = False, batch_size: int = 256, device=None, progress: bool = False
+) -> dict:
     """{"loss", "top1", "top5"} of a model on an ImageTensors split (errors in [0, 1])."""
     if hasattr(data, "images"):
         probs, labels = predict(model, data.images, augment, ten_crop, batch_size, device, progress), data.labels
@@ -74,7 +84,9 @@ def evaluate(model, data, augment, ten_crop: bool = False, batch_size: int = 256
     return {"loss": loss, **topk_errors(probs, labels)}
 
 
-def train_val_gap(model, train_data, val_data, augment, ten_crop: bool = False, batch_size: int = 256, device=None) -> dict:
+def train_val_gap(
+    model, train_data, val_data, augment, ten_crop: bool = False, batch_size: int = 256, device=None
+) -> dict:
     """Top-1 error on the training set and on the validation set, both measured the same
     way (eval mode: no dropout, centre crop or ten crops), and the gap val − train.
 
@@ -83,5 +95,10 @@ def train_val_gap(model, train_data, val_data, augment, ten_crop: bool = False, 
     """
     train = evaluate(model, train_data, augment, ten_crop, batch_size, device)
     val = evaluate(model, val_data, augment, ten_crop, batch_size, device)
-    return {"train_top1": train["top1"], "val_top1": val["top1"], "gap": val["top1"] - train["top1"],
-            "train_loss": train["loss"], "val_loss": val["loss"]}
+    return {
+        "train_top1": train["top1"],
+        "val_top1": val["top1"],
+        "gap": val["top1"] - train["top1"],
+        "train_loss": train["loss"],
+        "val_loss": val["loss"],
+    }

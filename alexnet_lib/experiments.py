@@ -10,6 +10,11 @@ full      a GPU                               the paper's sizes
 
 Without ``ALEXNET_MODE`` the mode is ``full`` when a GPU is found and ``quick`` when not.
 The sizes live here, not in the notebooks, so a chapter reads ``preset("relu_tanh")``.
+
+Also here: :class:`Chapter` (the first and last output of every chapter), :func:`train_runs`
+(one run per seed), and :class:`Claim`, the typed record of one claim of the paper as a
+chapter measured it, which :func:`record_claim` saves and :func:`load_claims` reads back
+for chapter 9.
 """
 
 from __future__ import annotations
@@ -17,12 +22,22 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
+from torch import nn
+
+from .analysis import VERDICTS, compare, format_spread, spread  # noqa: F401  (re-exported for the chapters)
+from .checkpoint import History
+from .data import data_roots
+from .recipes import paper_data  # noqa: F401  (re-exported for the chapters)
+from .train import Trainer
+from .util import default_device, device_description, display_path, git_commit, progress, results_dir  # noqa: F401
+
+#: Where recorded results live when this module is imported (``util.results_dir()`` reads
+#: ``$ALEXNET_RESULTS`` at each call; the functions here use it).
+RESULTS_DIR = results_dir()
 
 MODES = ("smoke", "quick", "full")
 
@@ -53,39 +68,50 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     # Chapter 8: the recipe of §5 on Imagenette. Quick mode: a quarter-width net on 128 crops.
     "training": {
-        "smoke": {"limit": 160, "width": 0.25, "input_size": 128, "batch": 32, "epochs": 1, "seeds": [0], "resume_limit": 64},
-        "quick": {"limit": None, "width": 0.25, "input_size": 128, "batch": 128, "epochs": 4, "seeds": [0, 1, 2], "resume_limit": 256},
-        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "epochs": 30, "seeds": [0, 1, 2], "resume_limit": 1024},
+        "smoke": {"limit": 160, "width": 0.25, "input_size": 128, "batch": 32, "epochs": 1, "seeds": [0],
+                  "resume_limit": 64},
+        "quick": {"limit": None, "width": 0.25, "input_size": 128, "batch": 128, "epochs": 4, "seeds": [0, 1, 2],
+                  "resume_limit": 256},
+        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "epochs": 30, "seeds": [0, 1, 2],
+                 "resume_limit": 1024},
     },
     # Chapters 2, 4 and 5: the CIFAR-10 side experiments (§3.1, §3.3, §3.4).
     "relu_tanh": {
         # thresholds: the training errors at which the two nets are also compared, for runs too
         # short to reach the paper's 25% (quick mode reaches about 35%; the recorded runs reach 25%)
-        "smoke": {"limit": 512, "sweep_lrs": [0.001, 0.03], "sweep_epochs": 1, "seeds": [0, 1], "epochs": 2, "target": 0.25,
-                  "thresholds": [0.9, 0.85, 0.8, 0.75, 0.7]},
-        "quick": {"limit": 2500, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1], "sweep_epochs": 3, "seeds": [0, 1, 2],
-                  "epochs": 36, "target": 0.25, "thresholds": [0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25]},
-        "full": {"limit": None, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1], "sweep_epochs": 3, "seeds": [0, 1, 2, 3, 4],
-                 "epochs": 60, "target": 0.25, "thresholds": [0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25]},
+        "smoke": {"limit": 512, "sweep_lrs": [0.001, 0.03], "sweep_epochs": 1, "seeds": [0, 1], "epochs": 2,
+                  "target": 0.25, "thresholds": [0.9, 0.85, 0.8, 0.75, 0.7]},
+        "quick": {"limit": 2500, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1], "sweep_epochs": 3,
+                  "seeds": [0, 1, 2], "epochs": 36, "target": 0.25,
+                  "thresholds": [0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25]},
+        "full": {"limit": None, "sweep_lrs": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1], "sweep_epochs": 3,
+                 "seeds": [0, 1, 2, 3, 4], "epochs": 60, "target": 0.25,
+                 "thresholds": [0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25]},
     },
     "lrn": {
-        "smoke": {"limit": 256, "test_limit": 200, "epochs": 1, "seeds": [0, 1], "lr": 0.001, "eval_every": 1, "scatter_every": 400, "photos": 8},
-        "quick": {"limit": 2500, "test_limit": 2000, "epochs": 8, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 8, "scatter_every": 40, "photos": 40},
-        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 5, "scatter_every": 40, "photos": 40},
+        "smoke": {"limit": 256, "test_limit": 200, "epochs": 1, "seeds": [0, 1], "lr": 0.001, "eval_every": 1,
+                  "scatter_every": 400, "photos": 8},
+        "quick": {"limit": 2500, "test_limit": 2000, "epochs": 8, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 8,
+                  "scatter_every": 40, "photos": 40},
+        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001,
+                 "eval_every": 5, "scatter_every": 40, "photos": 40},
     },
     "pooling": {
         "smoke": {"limit": 512, "test_limit": 200, "epochs": 2, "seeds": [0, 1], "lr": 0.001, "eval_every": 1},
         "quick": {"limit": 4000, "test_limit": 2000, "epochs": 12, "seeds": [0, 1, 2], "lr": 0.001, "eval_every": 1},
-        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001, "eval_every": 1},
+        "full": {"limit": None, "test_limit": None, "epochs": 60, "seeds": [0, 1, 2, 3, 4], "lr": 0.001,
+                 "eval_every": 1},
     },
     # Chapter 3: the two towers (§3.2). Quick mode times the layers but cannot train the
     # two-tower vs one-tower comparison; smoke runs its code path tiny, full runs it.
     "towers": {
         "smoke": {"time_batch": 1, "time_repeats": 1,
-                  "experiment": {"width": 0.125, "input_size": 67, "limit": 100, "epochs": 1, "batch_size": 16, "lr": 0.01, "seeds": [0]}},
+                  "experiment": {"width": 0.125, "input_size": 67, "limit": 100, "epochs": 1, "batch_size": 16,
+                                 "lr": 0.01, "seeds": [0]}},
         "quick": {"time_batch": 8, "time_repeats": 3, "experiment": None},
         "full": {"time_batch": 128, "time_repeats": 10,
-                 "experiment": {"width": 1.0, "input_size": 224, "limit": None, "epochs": 40, "batch_size": 128, "lr": 0.01, "seeds": [0, 1, 2]}},
+                 "experiment": {"width": 1.0, "input_size": 224, "limit": None, "epochs": 40, "batch_size": 128,
+                                "lr": 0.01, "seeds": [0, 1, 2]}},
     },
     # Chapter 11: PReLU and He initialisation on CIFAR-10 with deep plain nets (He et al. 2015).
     "prelu_he": {
@@ -93,38 +119,46 @@ PRESETS: dict[str, dict[str, dict]] = {
                   "deep": {"depth": 30, "width": 4, "epochs": 1, "lr": 0.005, "batch_size": 32},
                   "fig2": {"depth": 22, "width": 4, "epochs": 1, "lr": 0.005, "batch_size": 32},
                   "prelu": {"depth": 8, "width": 4, "epochs": 1, "lr": 0.01, "batch_size": 32}},
-        "quick": {"limit": 4000, "test_limit": 1000, "seeds": [0, 1, 2], "var_depth": 30, "var_width": 64, "var_nets": 8,
+        "quick": {"limit": 4000, "test_limit": 1000, "seeds": [0, 1, 2], "var_depth": 30, "var_width": 64,
+                  "var_nets": 8,
                   "deep": {"depth": 30, "width": 8, "epochs": 10, "lr": 0.005, "batch_size": 64},
                   "fig2": {"depth": 22, "width": 8, "epochs": 10, "lr": 0.005, "batch_size": 64},
                   "prelu": {"depth": 8, "width": 8, "epochs": 4, "lr": 0.01, "batch_size": 64}},
-        "full": {"limit": None, "test_limit": None, "seeds": [0, 1, 2, 3, 4], "var_depth": 30, "var_width": 256, "var_nets": 16,
+        "full": {"limit": None, "test_limit": None, "seeds": [0, 1, 2, 3, 4], "var_depth": 30, "var_width": 256,
+                 "var_nets": 16,
                  "deep": {"depth": 30, "width": 32, "epochs": 30, "lr": 0.005, "batch_size": 128},
                  "fig2": {"depth": 22, "width": 32, "epochs": 30, "lr": 0.005, "batch_size": 128},
                  "prelu": {"depth": 14, "width": 32, "epochs": 30, "lr": 0.01, "batch_size": 128}},
     },
     # Chapter 10: kernels, top-5 predictions and fc7 neighbours (§6.1) of a two-tower net trained on Imagenette.
     "kernels": {
-        "smoke": {"limit": 160, "val_limit": 100, "width": 0.25, "input_size": 128, "batch": 32, "epochs": 1, "seeds": [0, 1],
-                  "schedule": "constant", "eval_every": 1, "dup_limit": 200, "photos": 8, "queries": 5, "k": 6, "permutations": 200},
-        "quick": {"limit": None, "val_limit": None, "width": 0.25, "input_size": 128, "batch": 128, "epochs": 12, "seeds": [0, 1, 2],
-                  "schedule": "constant", "eval_every": 4, "dup_limit": None, "photos": 8, "queries": 5, "k": 6, "permutations": 2000},
-        "full": {"limit": None, "val_limit": None, "width": 1.0, "input_size": 224, "batch": 128, "epochs": 60, "seeds": [0, 1, 2],
-                 "schedule": "plateau", "eval_every": 1, "dup_limit": None, "photos": 8, "queries": 5, "k": 6, "permutations": 2000},
+        "smoke": {"limit": 160, "val_limit": 100, "width": 0.25, "input_size": 128, "batch": 32, "epochs": 1,
+                  "seeds": [0, 1], "schedule": "constant", "eval_every": 1, "dup_limit": 200, "photos": 8,
+                  "queries": 5, "k": 6, "permutations": 200},
+        "quick": {"limit": None, "val_limit": None, "width": 0.25, "input_size": 128, "batch": 128, "epochs": 12,
+                  "seeds": [0, 1, 2], "schedule": "constant", "eval_every": 4, "dup_limit": None, "photos": 8,
+                  "queries": 5, "k": 6, "permutations": 2000},
+        "full": {"limit": None, "val_limit": None, "width": 1.0, "input_size": 224, "batch": 128, "epochs": 60,
+                 "seeds": [0, 1, 2], "schedule": "plateau", "eval_every": 1, "dup_limit": None, "photos": 8,
+                 "queries": 5, "k": 6, "permutations": 2000},
     },
     # Chapters 6 and 7: augmentation (§4.1) and dropout (§4.2) on Imagenette. Quick mode: a
     # quarter-width net on 96 crops of 110 images, 50 training photos per class, so that it overfits.
     "augmentation": {
-        "smoke": {"limit": 100, "width": 0.25, "input_size": 67, "batch": 20, "lr": 0.01, "epochs": 1, "seeds": [0], "pca_limit": 400},
-        "quick": {"limit": 500, "width": 0.25, "input_size": 96, "batch": 32, "lr": 0.01, "epochs": 30, "seeds": [0, 1, 2], "pca_limit": None},
-        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "lr": 0.01, "epochs": 60, "seeds": [0, 1, 2], "pca_limit": None},
+        "smoke": {"limit": 100, "width": 0.25, "input_size": 67, "batch": 20, "lr": 0.01, "epochs": 1, "seeds": [0],
+                  "pca_limit": 400},
+        "quick": {"limit": 500, "width": 0.25, "input_size": 96, "batch": 32, "lr": 0.01, "epochs": 30,
+                  "seeds": [0, 1, 2], "pca_limit": None},
+        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "lr": 0.01, "epochs": 60,
+                 "seeds": [0, 1, 2], "pca_limit": None},
     },
     "dropout": {
         "smoke": {"limit": 100, "width": 0.25, "input_size": 67, "batch": 20, "lr": 0.01, "epochs": 3, "seeds": [0],
                   "loss_thresholds": [2.5, 2.4, 2.35, 2.3, 2.25, 2.2]},
-        "quick": {"limit": 500, "width": 0.25, "input_size": 96, "batch": 32, "lr": 0.01, "epochs": 36, "seeds": [0, 1, 2],
-                  "loss_thresholds": [2.2, 2.1, 2.0, 1.9, 1.8, 1.7, 1.6, 1.5]},
-        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "lr": 0.01, "epochs": 90, "seeds": [0, 1, 2],
-                 "loss_thresholds": [2.0, 1.8, 1.6, 1.4, 1.2, 1.0, 0.8, 0.6, 0.4]},
+        "quick": {"limit": 500, "width": 0.25, "input_size": 96, "batch": 32, "lr": 0.01, "epochs": 36,
+                  "seeds": [0, 1, 2], "loss_thresholds": [2.2, 2.1, 2.0, 1.9, 1.8, 1.7, 1.6, 1.5]},
+        "full": {"limit": None, "width": 1.0, "input_size": 224, "batch": 128, "lr": 0.01, "epochs": 90,
+                 "seeds": [0, 1, 2], "loss_thresholds": [2.0, 1.8, 1.6, 1.4, 1.2, 1.0, 0.8, 0.6, 0.4]},
     },
 }
 
@@ -136,25 +170,6 @@ def preset(name: str, mode: str | None = None) -> dict:
     return {"mode": get_mode(mode), **PRESETS[name][get_mode(mode)]}
 
 
-def progress(iterable=None, enabled: bool = True, **kwargs):
-    """A tqdm.auto progress bar (a widget in JupyterLab, text in a terminal).
-
-    Off when ``enabled`` is False or ``$TQDM_DISABLE`` is set (CI, and the runs that make
-    the committed outputs, where a bar is noise).
-    """
-    from tqdm.auto import tqdm
-
-    off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return tqdm(iterable, disable=off, **kwargs)
-
-
-def device_description(device: torch.device | str | None = None) -> str:
-    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 class Chapter:
     """The first and last output of every chapter: mode, device, data; then wall time.
 
@@ -164,9 +179,7 @@ class Chapter:
 
     def __init__(self, title: str, mode: str | None = None, data: str = "", seed: int | None = None):
         self.title, self.mode, self.start = title, get_mode(mode), time.perf_counter()
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        from .data import data_roots, display_path
-
+        self.device = default_device()
         roots = ", ".join(f"{label}={display_path(path)}" for label, path in data_roots())
         print(f"{title}\nmode: {self.mode} | device: {device_description(self.device)} | torch {torch.__version__}")
         print(f"data: {data or '-'} | searched: {roots}" + (f" | seed: {seed}" if seed is not None else ""))
@@ -178,16 +191,15 @@ class Chapter:
         print(f"wall time: {self.elapsed():.1f} s in {self.mode} mode on {device_description(self.device)}")
 
 
-# ----------------------------------------------------------------- runs over seeds
 @dataclass
 class Run:
     """One training run of a named variant with one seed."""
 
     label: str
     seed: int
-    history: "object"  # alexnet_lib.train.History
+    history: History
     seconds: float
-    model: "object" = None
+    model: nn.Module | None = None
 
     def column(self, key: str) -> list:
         return self.history.column(key)
@@ -196,14 +208,13 @@ class Run:
         return self.history.epochs[-1][key]
 
 
-def train_runs(make_model, train_data, val_data, augment, config, seeds, label: str = "", keep_models: bool = False) -> list:
+def train_runs(make_model, train_data, val_data, augment, config, seeds, label: str = "",
+               keep_models: bool = False) -> list:
     """Train a fresh ``make_model()`` once per seed with ``config`` (its seed replaced).
 
     The seed sets the initial weights (``torch.manual_seed`` before ``make_model``), the data
     order, the augmentation and dropout. Returns one :class:`Run` per seed.
     """
-    from .train import Trainer
-
     runs = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -215,102 +226,101 @@ def train_runs(make_model, train_data, val_data, augment, config, seeds, label: 
     return runs
 
 
-def spread(values) -> dict:
-    """Mean, sample standard deviation, min, max and count of a list of numbers."""
-    v = [float(x) for x in values]
-    n = len(v)
-    mean = sum(v) / n
-    std = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1)) if n > 1 else float("nan")
-    return {"mean": mean, "std": std, "min": min(v), "max": max(v), "n": n}
+# ------------------------------------------------------------------------- claims
+@dataclass
+class Claim:
+    """One claim of the paper as a chapter measured it, with its verdict.
 
-
-def format_spread(values, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-    """'12.3 ± 0.4 (11.9–12.8, n=3)' for a list of per-seed values."""
-    s = spread([x * scale for x in values])
-    return (f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}{unit} "
-            f"({s['min']:.{digits}f}–{s['max']:.{digits}f}, n={s['n']})")
-
-
-VERDICTS = ("replicates", "does not replicate at this scale", "cannot be tested here")
-
-
-def compare(baseline, variant, paper_says: str) -> dict:
-    """Compare a per-seed metric of two variants, where the paper says the variant is
-    ``"lower"`` or ``"higher"`` than the baseline (e.g. error with LRN is lower).
-
-    The effect is mean(variant) − mean(baseline). The verdict is "replicates" when the
-    effect has the paper's sign and is larger than twice its standard error (Welch's,
-    from the spread over seeds), else "does not replicate at this scale".
+    ``baseline`` and ``variant`` hold one value of ``metric`` per seed (or per run); the
+    effect is variant − baseline, and ``effect_std`` its standard error. Anything a claim
+    records beyond these goes in ``details`` (per-seed ratios, a second comparison, notes),
+    and is stored beside them in the same JSON object.
     """
-    if paper_says not in ("lower", "higher"):
-        raise ValueError(f"paper_says must be 'lower' or 'higher', got {paper_says!r}")
-    a, b = spread(baseline), spread(variant)
-    effect = b["mean"] - a["mean"]
-    se = math.sqrt((a["std"] ** 2 if a["n"] > 1 else 0) / a["n"] + (b["std"] ** 2 if b["n"] > 1 else 0) / b["n"])
-    right_sign = effect < 0 if paper_says == "lower" else effect > 0
-    verdict = VERDICTS[0] if right_sign and abs(effect) > 2 * se else VERDICTS[1]
-    return {"baseline": a, "variant": b, "effect": effect, "standard_error": se, "paper_says": paper_says, "verdict": verdict}
+
+    key: str
+    claim: str
+    chapter: str
+    paper_effect: str
+    metric: str
+    verdict: str
+    scale: str
+    baseline_label: str = ""
+    variant_label: str = ""
+    baseline: list | None = None
+    variant: list | None = None
+    effect: float | None = None
+    effect_std: float | None = None
+    details: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"claim {self.key!r}: unknown verdict {self.verdict!r}; valid verdicts are {VERDICTS}")
+        for name in ("key", "claim", "chapter", "paper_effect", "metric", "scale"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"claim {self.key!r}: {name} must be a non-empty string, got {getattr(self, name)!r}")
+        if (self.baseline is None) != (self.variant is None):
+            raise ValueError(f"claim {self.key!r}: give both baseline and variant values, or neither")
+        if self.effect is not None and not math.isfinite(self.effect):
+            raise ValueError(f"claim {self.key!r}: the effect must be a finite number or None, got {self.effect}")
+        if self.effect is None and self.verdict == "replicates":
+            raise ValueError(f"claim {self.key!r}: a claim that replicates needs its measured effect")
+        clash = set(self.details) & {f.name for f in fields(self)}
+        if clash:
+            raise ValueError(f"claim {self.key!r}: details may not reuse the field names {sorted(clash)}")
+
+    @property
+    def n(self) -> int:
+        """How many runs the effect rests on."""
+        return len(self.variant or []) or len(self.meta.get("seeds", []))
+
+    def to_json(self) -> dict:
+        """One flat JSON object: the fields, then the details, then the run's metadata."""
+        blob = {k: v for k, v in asdict(self).items() if k not in ("details", "meta")}
+        if self.baseline is None:
+            for k in ("baseline_label", "variant_label", "baseline", "variant", "effect_std"):
+                blob.pop(k)
+        return {**blob, **self.details, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, blob: dict) -> "Claim":
+        names = {f.name for f in fields(cls)} - {"details"}
+        known = {k: v for k, v in blob.items() if k in names}
+        return cls(**known, details={k: v for k, v in blob.items() if k not in names})
 
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "book" / "results"
-
-
-def record_claim(key: str, payload: dict, mode: str, seeds, seconds: float | None = None) -> None:
-    """Save a chapter's measured claim to ``book/results/claims/<key>.json`` for chapter 9.
+def record_claim(claim: Claim, mode: str, seeds, seconds: float | None = None) -> None:
+    """Save a chapter's measured claim to ``<results>/claims/<key>.json`` for chapter 9.
 
     Recorded results are only written when asked (``ALEXNET_RECORD=1``, which
     ``make chapters`` sets) and never in smoke mode, so running a chapter never overwrites
     what the book shows by accident. It prints where the claim went and returns nothing, so
     a notebook cell ending in it shows no path of the machine it ran on.
     """
+    if not isinstance(claim, Claim):
+        raise TypeError(f"record_claim takes a Claim, got {type(claim).__name__}")
+    key = claim.key
     if mode == "smoke" or os.environ.get("ALEXNET_RECORD", "") not in ("1", "true", "yes"):
         print(f"claim '{key}' not recorded (mode {mode}; set ALEXNET_RECORD=1 outside smoke mode to record it)")
         return
-    from .train import git_commit
-
-    path = RESULTS_DIR / "claims" / f"{key}.json"
+    root = results_dir()
+    path = root / "claims" / f"{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"mode": mode, "device": device_description(), "seeds": list(seeds), "commit": git_commit(),
             "torch": torch.__version__, "seconds": seconds, "recorded": time.strftime("%Y-%m-%d")}
-    path.write_text(json.dumps({"key": key, **payload, "meta": meta}, indent=1, default=str))
-    print(f"claim '{key}' recorded in {path.relative_to(RESULTS_DIR.parent.parent)}")
+    path.write_text(json.dumps(replace(claim, meta=meta).to_json(), indent=1, default=str))
+    print(f"claim '{key}' recorded in {display_path(path)}")
 
 
 def load_claims() -> dict:
-    """Every recorded claim, by key."""
-    folder = RESULTS_DIR / "claims"
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    """Every recorded claim, by key, as :class:`Claim`."""
+    folder = results_dir() / "claims"
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return {p.stem: Claim.from_json(json.loads(p.read_text())) for p in paths}
 
 
 def recorded_logs(folder: str, pattern: str = "*.json") -> list:
     """(path, History) of every training log recorded in ``book/results/<folder>`` whose file
     name matches ``pattern``, in file-name order; evaluations (``*.eval.json``) are left out."""
-    from .train import History
-
-    paths = sorted((RESULTS_DIR / folder).glob(pattern))
+    paths = sorted((results_dir() / folder).glob(pattern))
     return [(p, History.load(p)) for p in paths if not p.name.endswith(".eval.json")]
-
-
-def paper_data(dataset: str = "imagenette", input_size: int = 224, limit: int | None = None, mean: str = "pixel",
-               pca: bool = True, flip: bool = True, scale: float = 1.0, crop: int | None = None):
-    """(train, val, augment) with the paper's pipeline (§2, §4.1), scaled to ``input_size``.
-
-    Images are stored at round(input_size · 256/224) (256 for 224 crops: shorter side, centre
-    crop), the per-pixel mean image (or per-channel mean) and the RGB PCA basis come from the
-    training images, and training takes random input_size crops with flips and PCA colour.
-    CIFAR-10 is kept at 32×32 (no crop unless ``crop`` is smaller).
-    """
-    from .data import load_dataset
-    from .transforms import Augment, channel_mean, mean_image, pca_basis
-
-    if mean not in ("pixel", "channel"):
-        raise ValueError(f"unknown mean={mean!r}; valid values are 'pixel' (the paper) and 'channel'")
-    cifar = dataset == "cifar10"
-    store = None if cifar else round(input_size * 256 / 224)
-    train = load_dataset(dataset, "train", size=store, limit=limit)
-    val = load_dataset(dataset, "test" if cifar else "val", size=store)
-    m = mean_image(train.images) if mean == "pixel" else channel_mean(train.images)
-    crop = crop or (32 if cifar else input_size)
-    augment = Augment(crop=crop, mean=m, flip=flip, pca=pca_basis(train.images) if pca else None,
-                      random_crop=crop < train.images.shape[-1], scale=scale)
-    return train, val, augment

@@ -4,6 +4,7 @@
 * ``PReLU``: He et al. 2015 §2.1, channel-wise or channel-shared, a = 0.25 at init.
 * ``LocallyConnected2d``: cuda-convnet's unshared convolution, used by the
   CIFAR-10 nets behind the paper's "13% -> 11%" LRN claim.
+* ``POOLINGS`` and ``pool_output_size``: overlapping pooling (§3.4) and its control.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .util import check_choice
+
+#: Max-pooling of §3.4: (window z, stride s). The paper's overlapping pooling, and the
+#: non-overlapping control "which produces output of equivalent dimensions".
+POOLINGS = {"overlapping": (3, 2), "non-overlapping": (2, 2)}
+
 #: How a source treats α in  b = a / (k + α Σ a_j²)^β  (REFERENCE.md §2).
 #:  * ``cuda-convnet``: Alex's own code divides α by the window size n. This is what
 #:    ``torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)`` computes.
@@ -19,13 +26,6 @@ from torch import nn
 #:  * ``caffe``: bvlc_alexnet divides by n too, but uses k = 1 and normalises across
 #:    the tower boundary (the model uses one group for it).
 LRN_ALPHA_CONVENTIONS = ("cuda-convnet", "paper-literal", "caffe")
-
-
-def check_choice(name: str, value, choices) -> None:
-    """Raise a ValueError that lists the valid values of an option."""
-    if value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"unknown {name}={value!r}; valid values are {valid}.")
 
 
 def window_sum(a: torch.Tensor, size: int, transpose: bool = False, dim: int = 1) -> torch.Tensor:
@@ -161,6 +161,11 @@ class PReLU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_channels={self.num_channels}, channel_wise={self.channel_wise}"
+
+
+def pool_output_size(size: int, kernel: int, stride: int) -> int:
+    """Side of a max-pooling's output (PyTorch's floor rule, no padding)."""
+    return (size - kernel) // stride + 1
 
 
 ACTIVATIONS = ("relu", "tanh", "prelu", "prelu-shared")

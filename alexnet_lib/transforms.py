@@ -1,9 +1,10 @@
 """Preprocessing and augmentation of §2 and §4.1, on whole batches of tensors.
 
-Images are held as uint8 (N, 3, H, W) tensors. Every function here takes and gives
+Images are held as uint8 (N, 3, H, W) tensors. Every function here but the first takes and gives
 batches, so a training step augments 128 images with a handful of tensor ops instead
 of 128 trips through PIL.
 
+* :func:`resize_shorter_and_crop`: the §2 rescaling of one PIL image, done once at decoding.
 * :func:`mean_image` / :func:`channel_mean`: "subtracting the mean activity over the
   training set from each pixel" (§2). The paper's is a per-pixel mean image; many
   implementations use a per-channel mean instead. Both are here.
@@ -20,14 +21,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from .data import resize_shorter_and_crop  # noqa: F401  (re-exported: the §2 preprocessing)
+from PIL import Image
 
 #: The ImageNet RGB eigen-decomposition published with fb.resnet.torch (pixels in [0, 1]).
 IMAGENET_PCA_EIGENVALUES = torch.tensor([0.2175, 0.0188, 0.0045])
 IMAGENET_PCA_EIGENVECTORS = torch.tensor(
     [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]
 )
+
+
+def resize_shorter_and_crop(img: Image.Image, size: int) -> Image.Image:
+    """§2: 'rescaled the image such that the shorter side was of length 256, and then
+    cropped out the central 256×256 patch' (with ``size`` in place of 256). On one PIL
+    image: the data pipeline applies it once, when it decodes a dataset."""
+    w, h = img.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return img.crop((left, top, left + size, top + size))
 
 
 def mean_image(images: torch.Tensor, batch: int = 4096) -> torch.Tensor:
@@ -53,7 +66,12 @@ def crop_at(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -
     ar = torch.arange(size, device=x.device)
     rows = (top.to(x.device)[:, None] + ar)[:, None, :, None]
     cols = (left.to(x.device)[:, None] + ar)[:, None, None, :]
-    return x[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+    return x[
+        torch.arange(n, device=x.device)[:, None, None, None],
+        torch.arange(c, device=x.device)[None, :, None, None],
+        rows,
+        cols,
+    ]
 
 
 def random_crops(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -80,7 +98,7 @@ def ten_crops(x: torch.Tensor, size: int) -> torch.Tensor:
     """(N, 3, H, W) -> (N, 10, 3, size, size): TL, TR, BL, BR, centre, then each mirrored."""
     h, w = x.shape[-2:]
     corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
-    crops = [x[..., t : t + size, l : l + size] for t, l in corners]
+    crops = [x[..., top : top + size, left : left + size] for top, left in corners]
     crops += [c.flip(-1) for c in crops]
     return torch.stack(crops, dim=1)
 

@@ -1,10 +1,16 @@
-"""Pictures the chapters share: image grids, training curves, conv1 kernels (§6.1)."""
+"""Pictures the chapters share: image grids, training curves, the towers' wiring,
+conv1 kernels, top-5 predictions and nearest neighbours (§6.1). Figures only: the numbers
+behind them come from ``analysis`` and ``anatomy``."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from .analysis import kernel_chroma, nearest_neighbours  # noqa: F401  (their older home)
+from .anatomy import layer_costs
 
 
 def to_display(img: torch.Tensor) -> np.ndarray:
@@ -23,7 +29,9 @@ def image_grid(images, titles=None, ncols: int = 8, size: float = 1.4, suptitle:
     n = len(images)
     ncols = min(ncols, n)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for i, img in enumerate(images):
@@ -78,12 +86,11 @@ def tower_diagram(model, ax=None):
     One box per layer and tower, labelled with what the tower's share of the layer holds
     (its output maps or neurons, its kernel, and its input width read from the weights);
     grey arrows stay inside a tower, red arrows cross between towers. Which arrows exist
-    comes from :func:`alexnet_lib.parallel.connectivity`, i.e. from the weights' shapes.
+    comes from :func:`alexnet_lib.anatomy.connectivity`, i.e. from the weights' shapes.
+
+    Long because it draws the figure piece by piece: boxes, arrows and labels share one
+    layout (the positions of every layer and tower), kept in this one function.
     """
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    from .parallel import layer_costs
-
     rows = layer_costs(model)
     n_towers = len(model.towers)
     ax = ax or plt.subplots(figsize=(1.45 * (len(rows) + 1), 1.6 + 1.5 * n_towers))[1]
@@ -92,12 +99,22 @@ def tower_diagram(model, ax=None):
     names = "AB"
 
     def box(x, y, text, colour):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=colour, ec="black", lw=0.8))
+        ax.add_patch(
+            FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=colour, ec="black", lw=0.8)
+        )
         ax.text(x, y, text, ha="center", va="center", fontsize=7)
 
     def arrow(x0, y0, x1, y1, crossing):
-        ax.add_patch(FancyArrowPatch((x0 + w / 2, y0), (x1 - w / 2, y1), arrowstyle="-|>", mutation_scale=8,
-                                     color="crimson" if crossing else "grey", lw=1.4 if crossing else 1.0))
+        ax.add_patch(
+            FancyArrowPatch(
+                (x0 + w / 2, y0),
+                (x1 - w / 2, y1),
+                arrowstyle="-|>",
+                mutation_scale=8,
+                color="crimson" if crossing else "grey",
+                lw=1.4 if crossing else 1.0,
+            )
+        )
 
     y_mid = sum(y_of.values()) / n_towers
     box(0, y_mid, f"input\n3x{model.input_size}\nx{model.input_size}", "whitesmoke")
@@ -115,37 +132,28 @@ def tower_diagram(model, ax=None):
                 for s in range(n_towers):
                     arrow(i - 1, y_of[s], i, y_of[t], s != t)
     for t in range(n_towers):
-        ax.text(-0.55, y_of[t], f"tower {names[t]}" if n_towers > 1 else "one tower", ha="right", va="center", fontsize=9, rotation=90)
+        ax.text(
+            -0.55,
+            y_of[t],
+            f"tower {names[t]}" if n_towers > 1 else "one tower",
+            ha="right",
+            va="center",
+            fontsize=9,
+            rotation=90,
+        )
     ax.set_xlim(-0.8, len(rows) + 0.6)
     ax.set_ylim(min(y_of.values()) - 0.8, max(y_of.values()) + 0.8)
     ax.set_aspect("equal")
     ax.axis("off")
     crossing = [r["layer"] for r in rows if r["reads"] == "all" and n_towers > 1]
-    ax.set_title("one tower: no exchanges" if n_towers == 1 else "the towers talk at: " + (", ".join(crossing) or "nowhere"), fontsize=9)
+    ax.set_title(
+        "one tower: no exchanges" if n_towers == 1 else "the towers talk at: " + (", ".join(crossing) or "nowhere"),
+        fontsize=9,
+    )
     return ax
 
 
 # --------------------------------------------------- §6.1: what the network learned (Figures 3, 4)
-def kernel_chroma(weight: torch.Tensor) -> torch.Tensor:
-    """How colour-specific each kernel is: the share of its norm that is colour, not grey.
-
-    ``weight`` is (K, 3, h, w), e.g. conv1's. At every pixel a kernel's grey part is the mean
-    of its R, G and B weights (what it does to brightness); the rest sums to zero over R, G, B
-    and is its colour part. The two parts are orthogonal, so (grey share)² + chroma² = 1, with
-
-        chroma = |w − grey| / |w|      (norms over all 3·h·w weights of the kernel).
-
-    0: a colour-agnostic kernel (equal R, G, B weights everywhere). 1: a pure opponent kernel
-    (R, G, B weights summing to zero everywhere, e.g. red minus green). Independent random
-    weights give about sqrt(2/3) ≈ 0.82. Returns a (K,) float tensor.
-    """
-    if weight.dim() != 4 or weight.shape[1] != 3:
-        raise ValueError(f"kernel_chroma expects RGB kernels of shape (K, 3, h, w), got {tuple(weight.shape)}")
-    w = weight.detach().float().cpu().flatten(2)  # (K, 3, h*w)
-    colour = w - w.mean(dim=1, keepdim=True)
-    return colour.flatten(1).norm(dim=1) / w.flatten(1).norm(dim=1).clamp_min(1e-12)
-
-
 def _tower_weights(kernels) -> list:
     """conv1 kernels per tower, from a model, a {"tower0": ..., "tower1": ...} dict or a list."""
     if hasattr(kernels, "towers"):
@@ -168,8 +176,13 @@ def tower_kernels(kernels, names=None, ncols: int = 16, size: float = 0.5, supti
     mosaics = [kernel_grid(w, ncols=ncols) for w in weights]
     heights = [m.shape[0] for m in mosaics]
     width = mosaics[0].shape[1]
-    fig, axes = plt.subplots(len(mosaics), 1, squeeze=False, gridspec_kw={"height_ratios": heights},
-                             figsize=(size * ncols, size * sum(heights) / width * ncols + 0.45 * len(mosaics) + (0.4 if suptitle else 0)))
+    fig, axes = plt.subplots(
+        len(mosaics),
+        1,
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+        figsize=(size * ncols, size * sum(heights) / width * ncols + 0.45 * len(mosaics) + (0.4 if suptitle else 0)),
+    )
     for ax, mosaic, name, w in zip(axes[:, 0], mosaics, names, weights):
         ax.imshow(mosaic, interpolation="nearest")
         ax.set_title(f"{name}: {len(w)} kernels, mean chroma {kernel_chroma(w).mean():.2f}", fontsize=9)
@@ -197,7 +210,9 @@ def topk_bars(ax, probs: torch.Tensor, class_names, target: int | None = None, k
     return ax
 
 
-def predictions_figure(images, probs, targets, class_names, ncols: int = 4, k: int = 5, size: float = 2.0, suptitle: str | None = None):
+def predictions_figure(
+    images, probs, targets, class_names, ncols: int = 4, k: int = 5, size: float = 2.0, suptitle: str | None = None
+):
     """Photos with their top-k predictions below them (paper Figure 4, left).
 
     ``images``: (3, H, W) uint8 photos; ``probs``: (N, classes) softmax outputs; ``targets``:
@@ -206,8 +221,13 @@ def predictions_figure(images, probs, targets, class_names, ncols: int = 4, k: i
     n = len(images)
     ncols = min(ncols, n)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(2 * nrows, ncols, squeeze=False, figsize=(size * ncols, size * 1.6 * nrows + (0.4 if suptitle else 0)),
-                             gridspec_kw={"height_ratios": [1, 0.55] * nrows})
+    fig, axes = plt.subplots(
+        2 * nrows,
+        ncols,
+        squeeze=False,
+        figsize=(size * ncols, size * 1.6 * nrows + (0.4 if suptitle else 0)),
+        gridspec_kw={"height_ratios": [1, 0.55] * nrows},
+    )
     for ax in axes.flat:
         ax.axis("off")
     for i in range(n):
@@ -223,26 +243,14 @@ def predictions_figure(images, probs, targets, class_names, ncols: int = 4, k: i
     return fig
 
 
-def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int = 5, chunk: int = 256):
-    """The k keys nearest to each query by Euclidean distance, nearest first.
-
-    ``queries`` (Q, ...) and ``keys`` (N, ...) are flattened to vectors; any dtype (uint8
-    pixels are converted a chunk of keys at a time, so large pixel sets fit in memory).
-    Returns (distances, indices), both (Q, k).
-    """
-    q = queries.flatten(1).double()  # double: pixel distances are sums of ~10^5 squares
-    best_d = torch.full((len(q), 0), float("inf"), dtype=torch.float64)
-    best_i = torch.zeros((len(q), 0), dtype=torch.int64)
-    for start in range(0, len(keys), chunk):
-        block = keys[start : start + chunk].flatten(1).double()
-        d = torch.cdist(q, block)
-        d, i = torch.cat([best_d, d], 1), torch.cat([best_i, torch.arange(start, start + len(block)).expand(len(q), -1)], 1)
-        order = d.argsort(dim=1, stable=True)[:, :k]
-        best_d, best_i = d.gather(1, order), i.gather(1, order)
-    return best_d.float(), best_i
-
-
-def neighbours_figure(queries, rows: dict, same_class: dict | None = None, query_titles=None, size: float = 1.0, suptitle: str | None = None):
+def neighbours_figure(
+    queries,
+    rows: dict,
+    same_class: dict | None = None,
+    query_titles=None,
+    size: float = 1.0,
+    suptitle: str | None = None,
+):
     """Query images and their nearest neighbours in one or more spaces (paper Figure 4, right).
 
     ``queries``: the query images; ``rows``: space name -> one list of neighbour images per
@@ -252,7 +260,9 @@ def neighbours_figure(queries, rows: dict, same_class: dict | None = None, query
     spaces = list(rows)
     k = max(len(r) for space in spaces for r in rows[space])
     n_rows = len(queries) * len(spaces)
-    fig, axes = plt.subplots(n_rows, k + 1, squeeze=False, figsize=(size * (k + 1) + 0.8, size * n_rows + (0.4 if suptitle else 0)))
+    fig, axes = plt.subplots(
+        n_rows, k + 1, squeeze=False, figsize=(size * (k + 1) + 0.8, size * n_rows + (0.4 if suptitle else 0))
+    )
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

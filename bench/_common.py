@@ -23,16 +23,29 @@ def machine() -> str:
 
 def add_malloc_flag(parser) -> None:
     parser.add_argument("--glibc-malloc-default", action="store_true",
-                        help="leave malloc as it is (default: alexnet_lib.train.keep_freed_memory(), as the trainer does on a CPU)")
+                        help="leave malloc as it is (default: alexnet_lib.util.keep_freed_memory(), "
+                        "as the trainer does on a CPU)")
 
 
 def apply_malloc(args) -> str:
     """Apply the allocator setting of ``args`` (see add_malloc_flag) to this process; describe it."""
     if args.glibc_malloc_default:
         return "malloc: glibc default (blocks over 32 MB are fresh mmaps, page-faulted on first touch)"
-    from alexnet_lib.train import keep_freed_memory
+    from alexnet_lib.util import keep_freed_memory
 
-    return "malloc: keeps freed memory (alexnet_lib.train.keep_freed_memory)" if keep_freed_memory() else "malloc: default (not glibc)"
+    if not keep_freed_memory():
+        return "malloc: default (not glibc)"
+    return "malloc: keeps freed memory (alexnet_lib.util.keep_freed_memory)"
+
+
+def trainer_step(model, x, y, amp: bool = False, lr: float = 1e-4):
+    """A closure that runs the trainer's own step (``alexnet_lib.train.sgd_step``: forward,
+    fp32 cross-entropy, backward, the paper's update rule) on the fixed batch (x, y)."""
+    from alexnet_lib.optim import make_optimizer
+    from alexnet_lib.train import sgd_step
+
+    optimizer = make_optimizer(model, "paper", lr=lr, momentum=0.9, weight_decay=5e-4)
+    return lambda net=model: sgd_step(net, optimizer, x, y, amp)
 
 
 def header(title: str, malloc: str = "") -> None:
@@ -86,6 +99,7 @@ def count_flops(fn) -> int:
     backward of a convolution counted right for grouped convolutions)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flops}) as counter:
+    mapping = {torch.ops.aten.convolution_backward: _conv_backward_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
     return counter.get_total_flops()

@@ -18,14 +18,14 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 import torchvision
-from torchvision import transforms as TV
-
 from _common import add_malloc_flag, apply_malloc, count_flops, header, matmul_gflops
+from torchvision import transforms as TV
 
 from alexnet_lib.data import find_dataset, load_dataset
 from alexnet_lib.model import CifarNet
+from alexnet_lib.optim import make_optimizer
+from alexnet_lib.train import sgd_step
 from alexnet_lib.transforms import Augment, channel_mean
 
 
@@ -46,14 +46,12 @@ def main():
     torch.manual_seed(0)
     nets = {"NCHW": CifarNet("fig1")}
     nets["NHWC"] = copy.deepcopy(nets["NCHW"]).to(memory_format=torch.channels_last)
-    opts = {k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for k, m in nets.items()}
+    opts = {k: make_optimizer(m, "paper", lr=1e-3, momentum=0.9, weight_decay=5e-4) for k, m in nets.items()}
     fmts = {"NCHW": torch.contiguous_format, "NHWC": torch.channels_last}
     ours = "NCHW" if args.nchw else "NHWC"
 
-    def step(x, y, layout="NCHW"):
-        opts[layout].zero_grad(set_to_none=True)
-        F.cross_entropy(nets[layout](x.contiguous(memory_format=fmts[layout])), y).backward()
-        opts[layout].step()
+    def step(x, y, layout="NCHW"):  # the trainer's own step
+        sgd_step(nets[layout], opts[layout], x.contiguous(memory_format=fmts[layout]), y)
 
     gen = torch.Generator().manual_seed(0)
 
@@ -65,7 +63,8 @@ def main():
 
     folder = find_dataset("cifar10").path / "train"
     naive_set = torchvision.datasets.ImageFolder(
-        str(folder), transform=TV.Compose([TV.RandomHorizontalFlip(), TV.PILToTensor(), TV.Lambda(lambda t: t.float() - mean)])
+        str(folder),
+        transform=TV.Compose([TV.RandomHorizontalFlip(), TV.PILToTensor(), TV.Lambda(lambda t: t.float() - mean)]),
     )
     loader = torch.utils.data.DataLoader(naive_set, batch_size=args.batch, shuffle=True, num_workers=args.workers,
                                          persistent_workers=args.workers > 0)

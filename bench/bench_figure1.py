@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import header
 
 from alexnet_lib.cli import main as cli
@@ -46,7 +45,8 @@ def run(act, seed, args, out_root) -> dict:
     seconds = time.perf_counter() - t
     errors = History.load(log).column("train_top1")
     reached = next((i + 1 for i, e in enumerate(errors) if e <= args.target), None)
-    return {"act": act, "seed": seed, "epochs": reached, "ran": len(errors), "seconds": seconds, "last_error": errors[-1]}
+    return {"act": act, "seed": seed, "epochs": reached, "ran": len(errors), "seconds": seconds,
+            "last_error": errors[-1]}
 
 
 def main():
@@ -84,7 +84,8 @@ def main():
           f"over {len(pairs)} seeds (target on one H100: <= 180 s); all runs: {sum(pairs):.1f} s")
     if ratios:
         spread = f" ± {statistics.stdev(ratios):.2f} (sd)" if len(ratios) > 1 else ""
-        print(f"epochs to {args.target:.0%}, tanh / ReLU: {statistics.mean(ratios):.2f}{spread} over {len(ratios)} seeds "
+        print(f"epochs to {args.target:.0%}, tanh / ReLU: {statistics.mean(ratios):.2f}{spread} "
+              f"over {len(ratios)} seeds "
               f"({', '.join(f'{r:.1f}' for r in ratios)}; the paper: about 6)")
     print(json.dumps({"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "runs": rows}))
 

@@ -19,9 +19,7 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
-
-from _common import add_malloc_flag, apply_malloc, header, sync
+from _common import add_malloc_flag, apply_malloc, header, sync, trainer_step
 
 from alexnet_lib.data import ImageFolderStream, find_dataset, load_dataset
 from alexnet_lib.model import AlexNet
@@ -62,16 +60,15 @@ def main():
     full = load_dataset("imagenette", "train", size=256, progress=False)
     augment_full = Augment(crop=224, mean=mean_image(full.images), pca=pca_basis(full.images))
     stream = ImageFolderStream(find_dataset("imagenette").path / "train", size=256)
-    loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, shuffle=True, num_workers=args.workers)
 
-    def stream_pipeline():
+    def stream_pipeline():  # a new DataLoader each round: its workers stop before the next timings
+        loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, shuffle=True, num_workers=args.workers)
         for i, (x, _) in enumerate(loader):
             augment_full.train(x, gen)
             if i + 1 == args.batches:
                 break
 
     rates["stream 256 -> 224 (decode in workers + batch aug)"] = rate(stream_pipeline, n)
-    del loader  # stop its workers before the next timings
 
     # the book's path: decoded once into uint8 tensors; the paper's geometry and quick mode's
     geometries = {224: (full, augment_full)}
@@ -93,30 +90,26 @@ def main():
         model = AlexNet(num_classes=10, width=width, input_size=size).to(dev)
         fmt = torch.channels_last if args.channels_last else torch.contiguous_format
         model = model.to(memory_format=fmt)
-        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
         mb = args.batch if dev != "cpu" else 32
         x = torch.randn(mb, 3, size, size, device=dev).contiguous(memory_format=fmt)
         y = torch.randint(0, 10, (mb,), device=dev)
+        step = trainer_step(model, x, y, amp=args.bf16)
 
-        def step():
-            opt.zero_grad()
-            with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=args.bf16):
-                loss = F.cross_entropy(model(x).float(), y)
-            loss.backward()
-            opt.step()
-        def steps():
+        def steps(step=step):
             for _ in range(steps_per_round):
                 step()
+
         rates[f"model: {name}, {size}"] = rate(steps, steps_per_round * mb, rounds=rounds, device=dev)
     for name, r in rates.items():
         print(f"{name:>52}: {r:8.0f} img/s")
     for size, (name, _) in models.items():
         model_rate = rates[f"model: {name}, {size}"]
-        data_rate = next(r for k, r in rates.items() if k.startswith("cached") and k.split(" + ")[0].endswith(f"-> {size}"))
+        data_rate = next(r for k, r in rates.items()
+                         if k.startswith("cached") and k.split(" + ")[0].endswith(f"-> {size}"))
+        streamed = rates["stream 256 -> 224 (decode in workers + batch aug)"]
         print(f"{name} at {size}: {'compute' if model_rate < data_rate else 'data'}-bound with the cached pipeline "
               f"(data {data_rate / model_rate:.1f}x the model's rate)"
-              + (f"; streamed: {'compute' if model_rate < rates['stream 256 -> 224 (decode in workers + batch aug)'] else 'data'}-bound"
-                 if size == 224 else ""))
+              + (f"; streamed: {'compute' if model_rate < streamed else 'data'}-bound" if size == 224 else ""))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ an AlexNet train step.
 import argparse
 
 import torch
-import torch.nn.functional as F
-
-from _common import add_malloc_flag, apply_malloc, header, interleaved
+from _common import add_malloc_flag, apply_malloc, header, interleaved, trainer_step
 
 from alexnet_lib.layers import LocalResponseNorm
 from alexnet_lib.model import AlexNet
@@ -45,13 +43,8 @@ def main():
 
     # LRN's share of a full AlexNet train step (both LRN layers, forward + backward)
     model = AlexNet(num_classes=1000).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     x, y = torch.randn(args.batch, 3, 224, 224, device=dev), torch.randint(0, 1000, (args.batch,), device=dev)
-
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+    step = trainer_step(model, x, y)
 
     a1 = (torch.randn(args.batch, 96, 55, 55, device=dev) * 20).relu().requires_grad_(True)
     a2 = (torch.randn(args.batch, 256, 27, 27, device=dev) * 20).relu().requires_grad_(True)

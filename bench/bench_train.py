@@ -1,6 +1,7 @@
 """AlexNet training throughput: the book's two-tower net (with LRN) against torchvision's alexnet.
 
-One train step = forward + backward + SGD step, same batch, same input size. Reports img/s and
+One train step = the trainer's own step (forward, backward, the paper's update rule), same batch,
+same input size. Reports img/s and
 achieved GFLOP/s, each net counted with its own FLOPs (PyTorch's FlopCounterMode over a whole
 step), beside the fp32 matmul peak of this machine.
 Target: our achieved GFLOP/s >= 1.0x torchvision's.
@@ -14,10 +15,8 @@ the batch you train with); ``--compile`` adds torch.compile (fused LRN and eleme
 import argparse
 
 import torch
-import torch.nn.functional as F
 import torchvision
-
-from _common import add_malloc_flag, apply_malloc, count_flops, header, interleaved, matmul_gflops
+from _common import add_malloc_flag, apply_malloc, count_flops, header, interleaved, matmul_gflops, trainer_step
 
 from alexnet_lib.model import AlexNet
 
@@ -41,20 +40,13 @@ def make_step(model, batch, size, device, bf16, channels_last, compile_=False):
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
-    net = torch.compile(model) if compile_ else model
     x = torch.randn(batch, 3, size, size, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
-
-    def step(run=net):
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(run(x).float(), y)
-        loss.backward()
-        opt.step()
-    return step, lambda: step(model)  # the step, and the same step uncompiled (for counting FLOPs)
+    step = trainer_step(model, x, y, amp=bf16)
+    net = torch.compile(model) if compile_ else model
+    return (lambda: step(net)), step  # the step, and the same step uncompiled (for counting FLOPs)
 
 
 def main():
@@ -71,14 +63,16 @@ def main():
     args = p.parse_args()
     malloc = apply_malloc(args)
     header(f"AlexNet train step, batch {args.batch}, 224x224, {args.device}"
-           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else "") + (", torch.compile" if args.compile else "")
+           + (", bf16 autocast" if args.bf16 else "") + (", channels_last" if args.channels_last else "")
+           + (", torch.compile" if args.compile else "")
            + f", our tower convolutions: {args.tower_convs}", malloc=malloc)
     torch.manual_seed(0)
     nets = {
         "ours (two towers, LRN)": AlexNet(num_classes=1000, dropout=0.5, tower_convs=args.tower_convs),
         "torchvision alexnet": torchvision.models.alexnet(num_classes=1000),
     }
-    made = {name: make_step(m, args.batch, 224, args.device, args.bf16, args.channels_last, args.compile) for name, m in nets.items()}
+    made = {name: make_step(m, args.batch, 224, args.device, args.bf16, args.channels_last, args.compile)
+            for name, m in nets.items()}
     steps = {name: step for name, (step, _) in made.items()}
     flops = {name: count_flops(eager) for name, (_, eager) in made.items()}
     print(f"our net's forward pass: {forward_flops(nets['ours (two towers, LRN)']) / 1e9:.3f} GFLOP per image counted, "
@@ -90,9 +84,11 @@ def main():
     rates = {}
     for name in nets:
         rates[name] = flops[name] / times[name] / 1e9
-        print(f"{name:>24}: {args.batch / times[name]:8.1f} img/s, {flops[name] / args.batch / 1e9:.2f} GFLOP per image "
-              f"per step, {rates[name]:.1f} GFLOP/s ({100 * rates[name] / peak:.0f}% of matmul peak)")
-    print(f"fp32 2048x2048 matmul: {peak:.1f} GFLOP/s" + (f"; bf16 matmul: {bf16_peak:.1f} GFLOP/s" if args.bf16 else ""))
+        print(f"{name:>24}: {args.batch / times[name]:8.1f} img/s, "
+              f"{flops[name] / args.batch / 1e9:.2f} GFLOP per image per step, {rates[name]:.1f} GFLOP/s "
+              f"({100 * rates[name] / peak:.0f}% of matmul peak)")
+    print(f"fp32 2048x2048 matmul: {peak:.1f} GFLOP/s"
+          + (f"; bf16 matmul: {bf16_peak:.1f} GFLOP/s" if args.bf16 else ""))
     ours, theirs = rates["ours (two towers, LRN)"], rates["torchvision alexnet"]
     print(f"ratio of achieved GFLOP/s, ours / torchvision: {ours / theirs:.2f}x (target >= 1.0x)")
 

@@ -3,21 +3,7 @@
 import json
 import re
 
-import yaml
-
-from .conftest import ROOT  # the `built` fixture (the book, built once) lives in conftest.py
-
-
-def chapters():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part["chapters"]]
-    return files
-
-
-def notebooks():
-    return [f for f in chapters() if (ROOT / f"{f}.ipynb").exists()]
+from .helpers import ROOT, chapters, notebooks  # the `built` fixture (the book, built once) lives in conftest.py
 
 
 def test_every_toc_entry_exists():
@@ -31,7 +17,8 @@ def test_book_builds_and_every_chapter_shows_its_figures(built):
         cells = json.loads((ROOT / f"{f}.ipynb").read_text())["cells"]
         figures = sum(
             1 for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-            if o.get("output_type") in ("display_data", "execute_result") and {"image/png", "image/jpeg"} & set(o.get("data", {}))
+            if o.get("output_type") in ("display_data", "execute_result")
+            and {"image/png", "image/jpeg"} & set(o.get("data", {}))
         )
         assert figures > 0, f"{f} has no figure in its committed outputs"
         shown = len(re.findall(r'<img[^>]+src="[^"]*_images/', html))
@@ -66,7 +53,8 @@ def test_every_chapter_is_committed_from_a_whole_quick_or_full_run():
         header = next((t for t in texts if "mode: " in t), "")
         mode = re.search(r"mode: (\w+)", header)
         assert mode and mode.group(1) in ("quick", "full"), f"{f}: committed outputs are not from quick or full mode"
-        assert re.search(r"wall time: [\d.]+ s in (quick|full) mode", texts[-1]), f"{f}: the run did not reach its last cell"
+        assert re.search(r"wall time: [\d.]+ s in (quick|full) mode", texts[-1]), \
+            f"{f}: the run did not reach its last cell"
 
 
 def test_no_committed_output_shows_a_path_of_the_machine_it_ran_on():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_book import notebooks
+from .helpers import notebooks
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_browser = pytest.mark.skipif(

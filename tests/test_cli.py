@@ -1,35 +1,25 @@
 """The command line, run as a user would: python -m alexnet_lib train / evaluate / --resume."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 from PIL import Image
 
-
-def make_cifar_like(root, per_class=12):
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        for c, name in enumerate(("cat", "dog")):
-            folder = root / "cifar10" / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                arr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-                arr[..., 0] = arr[..., 0] // 2 if c else arr[..., 0]
-                Image.fromarray(arr).save(folder / f"{i}.png")
+from .helpers import cli_env, make_cifar_like
 
 
 def run(args, env):
-    proc = subprocess.run([sys.executable, "-m", "alexnet_lib", *args], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "alexnet_lib", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
 def test_train_resume_evaluate(tmp_path):
     make_cifar_like(tmp_path / "root")
-    env = {**os.environ, "ALEXNET_DATA": str(tmp_path / "root"), "ALEXNET_CACHE": str(tmp_path / "cache"), "TQDM_DISABLE": "1"}
+    env = cli_env(tmp_path / "root", tmp_path / "cache")
     out = tmp_path / "run"
     common = ["train", "--dataset", "cifar10", "--model", "cifar-fig1", "--batch-size", "8", "--out", str(out),
               "--no-pca", "--schedule", "constant", "--no-progress", "--mode", "smoke"]
@@ -44,7 +34,8 @@ def test_train_resume_evaluate(tmp_path):
     assert [r["epoch"] for r in log["epochs"]] == [1, 2]
     proc = run(["evaluate", "--checkpoint", str(out), "--save", str(tmp_path / "eval.json")], env)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert 0 <= result["centre_crop"]["top1"] <= 1 and result["centre_crop"]["top5"] == 0.0  # 2 classes: top-5 always right
+    # 2 classes: top-5 always right
+    assert 0 <= result["centre_crop"]["top1"] <= 1 and result["centre_crop"]["top5"] == 0.0
     saved = json.loads((tmp_path / "eval.json").read_text())
     assert saved["epoch"] == 2 and saved["centre_crop"] == result["centre_crop"] and "ten_crop" not in saved
 
@@ -58,10 +49,10 @@ def test_log_elsewhere_and_conv1_kernels_of_alexnet(tmp_path):
             folder.mkdir(parents=True)
             for i in range(4):
                 Image.fromarray(rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)).save(folder / f"{i}.JPEG")
-    env = {**os.environ, "ALEXNET_DATA": str(root), "ALEXNET_CACHE": str(tmp_path / "cache"), "TQDM_DISABLE": "1"}
+    env = cli_env(root, tmp_path / "cache")
     log = tmp_path / "results" / "small.json"
-    run(["train", "--dataset", "imagenette", "--model", "alexnet", "--width", "0.1", "--input-size", "70", "--epochs", "1",
-         "--batch-size", "4", "--out", str(tmp_path / "run"), "--log", str(log), "--no-progress"], env)
+    run(["train", "--dataset", "imagenette", "--model", "alexnet", "--width", "0.1", "--input-size", "70",
+         "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "run"), "--log", str(log), "--no-progress"], env)
     assert [r["epoch"] for r in json.loads(log.read_text())["epochs"]] == [1]
     import torch
 

@@ -1,6 +1,5 @@
 """torchrun + DistributedDataParallel on 2 CPU processes (gloo, loopback) equals one process."""
 
-import os
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import torch
 
 from alexnet_lib.train import epoch_batches, load_latest_checkpoint
 
-from .test_cli import make_cifar_like
+from .helpers import cli_env, make_cifar_like
 
 
 def test_rank_batches_make_up_the_global_batch():
@@ -22,15 +21,17 @@ def test_rank_batches_make_up_the_global_batch():
 
 def test_torchrun_two_processes_equal_one_process(tmp_path):
     make_cifar_like(tmp_path / "root", per_class=16)
-    env = {**os.environ, "ALEXNET_DATA": str(tmp_path / "root"), "ALEXNET_CACHE": str(tmp_path / "cache"),
-           "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    env = cli_env(tmp_path / "root", tmp_path / "cache", OMP_NUM_THREADS="1")
     # No random augmentation and no dropout (the fig1 net has none): the only randomness is the
     # data order, which the ranks share. Global batch 8 = 2 processes x 4.
     args = ["-m", "alexnet_lib", "train", "--dataset", "cifar10", "--model", "cifar-fig1", "--batch-size", "8",
-            "--epochs", "2", "--no-pca", "--no-flip", "--schedule", "constant", "--lr", "0.0005", "--no-progress", "--mode", "smoke"]
-    subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], env=env, check=True, capture_output=True, timeout=300)
+            "--epochs", "2", "--no-pca", "--no-flip", "--schedule", "constant", "--lr", "0.0005", "--no-progress",
+            "--mode", "smoke"]
+    subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], env=env, check=True, capture_output=True,
+                   timeout=300)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args, "--out", str(tmp_path / "two")],
+        [*torchrun, *args, "--out", str(tmp_path / "two")],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

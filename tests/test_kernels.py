@@ -112,6 +112,7 @@ def test_figures_have_a_panel_per_tower_and_per_photo():
     assert len(fig.axes) == 2 and "tower 1 (the paper's GPU 2)" in fig.axes[1].get_title()
     plt.close(fig)
     images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
-    fig = predictions_figure(images, torch.softmax(torch.randn(3, 10), 1), [0, 1, 2], [str(i) for i in range(10)], ncols=2)
+    probs = torch.softmax(torch.randn(3, 10), 1)
+    fig = predictions_figure(images, probs, [0, 1, 2], [str(i) for i in range(10)], ncols=2)
     assert sum(1 for ax in fig.axes if ax.patches) == 3
     plt.close(fig)

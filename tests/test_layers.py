@@ -67,7 +67,8 @@ def test_lrn_even_window_and_gradients(activations):
 
 def test_lrn_hand_written_gradient_passes_gradcheck():
     x = torch.randn(2, 8, 3, 3, dtype=torch.double, requires_grad=True)
-    for kw in ({"size": 5, "groups": 2, "alpha": 1e-2}, {"size": 4, "k": 1.0, "alpha": 1e-2}, {"size": 3, "alpha": 0.5}):
+    options = ({"size": 5, "groups": 2, "alpha": 1e-2}, {"size": 4, "k": 1.0, "alpha": 1e-2}, {"size": 3, "alpha": 0.5})
+    for kw in options:
         lrn = LocalResponseNorm(**kw)
         assert torch.autograd.gradcheck(lrn, (x,))
 
@@ -115,10 +116,10 @@ def test_window_sum_is_the_sum_over_each_window_counted_by_hand():
         for size in range(1, 8):
             for transpose in (False, True):
                 lo, hi = (size // 2, (size - 1) // 2)[:: -1 if transpose else 1]
-                expected = torch.stack(
-                    [sum((a[:, j] for j in range(max(0, i - lo), min(channels - 1, i + hi) + 1)), torch.zeros_like(a[:, 0]))
-                     for i in range(channels)], dim=1)
-                torch.testing.assert_close(window_sum(a, size, transpose), expected, msg=f"C={channels} n={size} T={transpose}")
+                window = [range(max(0, i - lo), min(channels - 1, i + hi) + 1) for i in range(channels)]
+                expected = torch.stack([sum((a[:, j] for j in w), torch.zeros_like(a[:, 0])) for w in window], dim=1)
+                torch.testing.assert_close(window_sum(a, size, transpose), expected,
+                                           msg=f"C={channels} n={size} T={transpose}")
 
 
 def test_lrn_keeps_channels_last_and_matches_torch_in_both_layouts():

@@ -2,9 +2,12 @@
 
 import pytest
 import torch
+from torch import nn
 
 from alexnet_lib.model import AlexNet, CifarNet, count_parameters
 from alexnet_lib.parallel import TowerParallel
+
+from .helpers import close_relative
 
 
 def conv(cin, cout, k):
@@ -176,13 +179,54 @@ def test_tower_parallel_equals_single_device_forward_and_gradients():
     par = TowerParallel(model)
     out = par(x)
     out.square().sum().backward()
-    assert torch.allclose(out, ref, atol=1e-5)
-    for g, p in zip(ref_grads, model.parameters()):
-        assert torch.allclose(p.grad, g, atol=1e-5, rtol=1e-4)
+    assert close_relative(out, ref)
+    for (name, p), g in zip(model.named_parameters(), ref_grads):
+        assert close_relative(p.grad, g), name
     # Exchanged bytes: conv3 input (pool2 maps), fc6 input (pool5), fc7, fc8 inputs, each way.
     n, f = 2, 4
     per_way = (64 * 13 * 13 + 64 * 6 * 6 + 1024 + 1024) * n * f
     assert par.bytes_transferred() == 2 * per_way + 5 * n * f
+
+
+class QueuedMasks(nn.Module):
+    """Dropout whose masks the test draws beforehand: each call takes the next mask in the
+    queue and keeps the masked units, scaled by 1/(1-p) as inverted dropout does."""
+
+    def __init__(self, masks, p=0.5):
+        super().__init__()
+        self.masks, self.p = list(masks), p
+
+    def forward(self, x):
+        mask = self.masks.pop(0)
+        assert mask.shape == x.shape, (mask.shape, x.shape)
+        return x * mask / (1 - self.p)
+
+
+def test_tower_parallel_equals_fused_model_with_dropout_on():
+    """With the same dropout masks, the towers run apart give the fused model's outputs and
+    gradients: the parallel path puts dropout where the paper does (fc6 and fc7 outputs)."""
+    torch.manual_seed(0)
+    model = AlexNet(num_classes=10, width=0.25, input_size=99, init="kaiming").double()
+    x = torch.randn(3, 3, 99, 99, dtype=torch.double)
+    half = model.towers[0].fc6.out_features
+    m6, m7 = (torch.rand(3, 2 * half, dtype=torch.double) < 0.5).double(), (torch.rand(3, 2 * half) < 0.5).double()
+    model.train()
+    model.drop = QueuedMasks([m6, m7])
+    ref = model(x)
+    ref.square().sum().backward()
+    ref_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    # apart, each tower drops its own half of the units: tower A's half first, as it runs first
+    model.drop = QueuedMasks([m6[:, :half], m6[:, half:], m7[:, :half], m7[:, half:]])
+    out = TowerParallel(model)(x)
+    out.square().sum().backward()
+    assert not model.drop.masks, "every mask was used"
+    assert close_relative(out, ref, rel=1e-12)
+    for (name, p), g in zip(model.named_parameters(), ref_grads):
+        assert close_relative(p.grad, g, rel=1e-12), name
+    # and dropout really acted: the same net without it gives other outputs
+    model.drop = nn.Identity()
+    assert not close_relative(model(x), ref, rel=1e-3)
 
 
 def test_cifar_nets():

@@ -1,9 +1,9 @@
 """environment.yml agrees with pyproject.toml, the single source of versions."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

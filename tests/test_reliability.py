@@ -13,8 +13,7 @@ import torch
 from alexnet_lib import train as T
 from alexnet_lib.experiments import ModeError, get_mode
 
-from .test_cli import make_cifar_like
-from .test_train import make_trainer
+from .helpers import cli_env, make_cifar_like, make_trainer
 
 
 def final_state(folder):
@@ -30,7 +29,7 @@ def cli(out, env, *extra):
 
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     make_cifar_like(tmp_path / "root", per_class=20)
-    env = {**os.environ, "ALEXNET_DATA": str(tmp_path / "root"), "ALEXNET_CACHE": str(tmp_path / "cache"), "TQDM_DISABLE": "1"}
+    env = cli_env(tmp_path / "root", tmp_path / "cache")
     subprocess.run(cli(tmp_path / "whole", env), env=env, check=True, capture_output=True, timeout=300)
 
     out = tmp_path / "killed"
@@ -38,7 +37,8 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     deadline = time.time() + 240
     killed_at = None
     while time.time() < deadline and proc.poll() is None:
-        ckpts = sorted(p.name for p in out.glob("ckpt-e0001-s*.pt") if not p.name.endswith("s0000000.pt"))  # mid epoch 2
+        # mid epoch 2
+        ckpts = sorted(p.name for p in out.glob("ckpt-e0001-s*.pt") if not p.name.endswith("s0000000.pt"))
         if ckpts:
             proc.send_signal(signal.SIGKILL)
             killed_at = ckpts[-1]

@@ -105,8 +105,9 @@ def test_stage_functions_reproduce_the_forward_pass():
 def test_tower_diagram_draws_the_crossings_from_the_model():
     def red_arrows(model):
         ax = viz.tower_diagram(model)
+        crimson = tuple(round(c, 3) for c in matplotlib.colors.to_rgb("crimson"))
         n = sum(1 for p in ax.patches if type(p).__name__ == "FancyArrowPatch"
-                and tuple(round(c, 3) for c in p.get_edgecolor()[:3]) == tuple(round(c, 3) for c in matplotlib.colors.to_rgb("crimson")))
+                and tuple(round(c, 3) for c in p.get_edgecolor()[:3]) == crimson)
         matplotlib.pyplot.close(ax.figure)
         return n
 
@@ -123,7 +124,8 @@ def test_plain_net_structure_and_parameters_by_hand():
         + (16 * 8 * 9 + 16) + (16 * 16 * 9 + 16) + (16 * 10 + 10)
     assert count_parameters(net) == expected
     ys = net.pre_activations(torch.zeros(2, 3, 32, 32))
-    assert [tuple(y.shape[1:]) for y in ys] == [(4, 16, 16), (4, 16, 16), (8, 8, 8), (8, 8, 8), (16, 4, 4), (16, 4, 4), (10,)]
+    shapes = [(4, 16, 16), (4, 16, 16), (8, 8, 8), (8, 8, 8), (16, 4, 4), (16, 4, 4), (10,)]
+    assert [tuple(y.shape[1:]) for y in ys] == shapes
     assert len(PlainNet(depth=30).convs) == 29
 
 
@@ -169,7 +171,8 @@ def test_plain_net_prelu_coefficients_and_no_weight_decay():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"depth": 1}, "depth"), ({"init": "he"}, "'kaiming', 'xavier'"), ({"padding_mode": "reflect"}, "'zeros', 'circular'"),
+    ({"depth": 1}, "depth"), ({"init": "he"}, "'kaiming', 'xavier'"),
+    ({"padding_mode": "reflect"}, "'zeros', 'circular'"),
     ({"depth": 3, "stages": 5}, "stages"),
 ])
 def test_plain_net_bad_options(kwargs, words):

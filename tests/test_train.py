@@ -6,18 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet_lib.data import ImageTensors
 from alexnet_lib.evaluate import topk_errors
-from alexnet_lib.model import CifarNet
 from alexnet_lib.train import (
     PaperSGD,
     TrainConfig,
-    Trainer,
     TrainingDivergedError,
     epochs_to_reach,
     parameter_groups,
 )
-from alexnet_lib.transforms import Augment
+
+from .helpers import make_trainer
 
 
 def test_paper_rule_two_steps_by_hand():
@@ -92,27 +90,6 @@ def test_weight_decay_skips_biases_and_prelu():
     assert prelu_ids and prelu_ids <= {id(p) for p in no_decay["params"]}
     assert all(p.dim() > 1 for p in decay["params"])
     assert no_decay["weight_decay"] == 0 and decay["weight_decay"] == 5e-4
-
-
-def tiny_data(n=96, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 36, 36), generator=g, dtype=torch.uint8)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    images[labels % 2 == 0, 0] //= 2  # something learnable
-    return ImageTensors(images, labels, [str(i) for i in range(10)], "synthetic", "tiny", "train")
-
-
-def tiny_augment(data):
-    return Augment(crop=32, mean=data.images.float().mean(0), pca=(torch.tensor([0.2, 0.02, 0.004]), torch.eye(3)))
-
-
-def make_trainer(tmp_path, epochs, seed=0, **kw):
-    torch.manual_seed(seed)
-    data = tiny_data()
-    model = CifarNet("fig1", width=0.25)
-    config = TrainConfig(epochs=epochs, batch_size=16, lr=0.01, seed=seed, progress=False, device="cpu",
-                         checkpoint_dir=str(tmp_path / "ckpt"), log_path=str(tmp_path / "log.json"), **kw)
-    return Trainer(model, data, data.subset(torch.arange(32)), tiny_augment(data), config)
 
 
 def test_resume_after_epoch_equals_uninterrupted(tmp_path):
@@ -292,7 +269,8 @@ kept = keep_freed_memory()
 faults(), faults()  # the heap grows until it holds enough freed blocks of this size (alignment varies)
 print(default, kept, faults())
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = proc.stdout.split()
     default, kept, after = int(out[0]), out[1] == "True", int(out[2])
     if not kept:
         pytest.skip("not glibc: keep_freed_memory() does not apply")
@@ -304,7 +282,7 @@ def test_recorded_logs_reads_training_logs_and_leaves_evaluations_out(tmp_path, 
     from alexnet_lib import experiments
     from alexnet_lib.train import History
 
-    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    monkeypatch.setenv("ALEXNET_RESULTS", str(tmp_path))
     (tmp_path / "runs").mkdir()
     for name, seed in (("b_seed1.json", 1), ("a_seed0.json", 0)):
         (tmp_path / "runs" / name).write_text(json.dumps(History({"seed": seed}, [{"epoch": 1}]).to_json()))

@@ -113,7 +113,8 @@ def test_augment_scale_divides_after_the_mean_and_scales_pca_alike():
     lam, vec = torch.tensor([0.2, 0.0, 0.0]), torch.eye(3)
     aug = Augment(crop=4, mean=torch.full((3, 1, 1), 40.0), pca=(lam, vec), scale=60.0, flip=False)
     out = aug.train(x, torch.Generator().manual_seed(0))
-    plain = Augment(crop=4, mean=torch.full((3, 1, 1), 40.0), pca=(lam, vec), flip=False).train(x, torch.Generator().manual_seed(0))
+    plain = Augment(crop=4, mean=torch.full((3, 1, 1), 40.0), pca=(lam, vec), flip=False)
+    plain = plain.train(x, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, plain / 60.0)  # the same colour shift, in the scaled units
     assert torch.all(aug.evaluate(x) == 1.0)
 

@@ -1,0 +1,130 @@
+"""The numbers behind the book's verdicts and pictures, without any plotting.
+
+* over seeds: :func:`spread`, :func:`format_spread`, and :func:`compare`, which turns two
+  per-seed lists into an effect and a verdict;
+* along a run: :func:`epochs_to_reach` and :func:`epochs_to_levels` (how fast each net
+  gets to a training error or loss);
+* of learned weights and features (§6.1): :func:`kernel_chroma` (how colour-specific a
+  conv1 kernel is) and :func:`nearest_neighbours` (Figure 4's fc7 neighbours).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+# ----------------------------------------------------------------------- over seeds
+def spread(values) -> dict:
+    """Mean, sample standard deviation, min, max and count of a list of numbers."""
+    v = [float(x) for x in values]
+    n = len(v)
+    mean = sum(v) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1)) if n > 1 else float("nan")
+    return {"mean": mean, "std": std, "min": min(v), "max": max(v), "n": n}
+
+
+def format_spread(values, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    """'12.3 ± 0.4 (11.9–12.8, n=3)' for a list of per-seed values."""
+    s = spread([x * scale for x in values])
+    return (
+        f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}{unit} "
+        f"({s['min']:.{digits}f}–{s['max']:.{digits}f}, n={s['n']})"
+    )
+
+
+VERDICTS = ("replicates", "does not replicate at this scale", "cannot be tested here")
+
+
+def compare(baseline, variant, paper_says: str) -> dict:
+    """Compare a per-seed metric of two variants, where the paper says the variant is
+    ``"lower"`` or ``"higher"`` than the baseline (e.g. error with LRN is lower).
+
+    The effect is mean(variant) − mean(baseline). The verdict is "replicates" when the
+    effect has the paper's sign and is larger than twice its standard error (Welch's,
+    from the spread over seeds), else "does not replicate at this scale".
+    """
+    if paper_says not in ("lower", "higher"):
+        raise ValueError(f"paper_says must be 'lower' or 'higher', got {paper_says!r}")
+    a, b = spread(baseline), spread(variant)
+    effect = b["mean"] - a["mean"]
+    se = math.sqrt((a["std"] ** 2 if a["n"] > 1 else 0) / a["n"] + (b["std"] ** 2 if b["n"] > 1 else 0) / b["n"])
+    right_sign = effect < 0 if paper_says == "lower" else effect > 0
+    verdict = VERDICTS[0] if right_sign and abs(effect) > 2 * se else VERDICTS[1]
+    return {
+        "baseline": a,
+        "variant": b,
+        "effect": effect,
+        "standard_error": se,
+        "paper_says": paper_says,
+        "verdict": verdict,
+    }
+
+
+# ------------------------------------------------------------------------ along a run
+def epochs_to_reach(errors, target: float) -> float:
+    """The first epoch (1-based) whose error is at or below ``target``; inf if never."""
+    for i, e in enumerate(errors):
+        if e is not None and e <= target:
+            return i + 1
+    return math.inf
+
+
+def epochs_to_levels(curves: dict, levels) -> tuple[list, dict]:
+    """Compare runs at every level they all reached: errors or losses, lower is better.
+
+    ``curves`` maps a label to its runs' per-epoch values, e.g. ``{"relu": [[...], [...]]}``.
+    A level is kept if every run gets to it, and no run is already there after its first
+    epoch (there the epoch count says nothing). Returns the kept levels, in the order given,
+    and ``{level: {label: [epochs to reach it, one per run]}}``.
+    """
+    runs = [c for cs in curves.values() for c in cs]
+    if not runs:
+        return [], {}
+    first = min(c[0] for c in runs)
+    kept = [t for t in levels if t < first and all(not math.isinf(epochs_to_reach(c, t)) for c in runs)]
+    return kept, {t: {label: [epochs_to_reach(c, t) for c in cs] for label, cs in curves.items()} for t in kept}
+
+
+# ----------------------------------------------------- learned weights and features (§6.1)
+def kernel_chroma(weight: torch.Tensor) -> torch.Tensor:
+    """How colour-specific each kernel is: the share of its norm that is colour, not grey.
+
+    ``weight`` is (K, 3, h, w), e.g. conv1's. At every pixel a kernel's grey part is the mean
+    of its R, G and B weights (what it does to brightness); the rest sums to zero over R, G, B
+    and is its colour part. The two parts are orthogonal, so (grey share)² + chroma² = 1, with
+
+        chroma = |w − grey| / |w|      (norms over all 3·h·w weights of the kernel).
+
+    0: a colour-agnostic kernel (equal R, G, B weights everywhere). 1: a pure opponent kernel
+    (R, G, B weights summing to zero everywhere, e.g. red minus green). Independent random
+    weights give about sqrt(2/3) ≈ 0.82. Returns a (K,) float tensor.
+    """
+    if weight.dim() != 4 or weight.shape[1] != 3:
+        raise ValueError(f"kernel_chroma expects RGB kernels of shape (K, 3, h, w), got {tuple(weight.shape)}")
+    w = weight.detach().float().cpu().flatten(2)  # (K, 3, h*w)
+    colour = w - w.mean(dim=1, keepdim=True)
+    return colour.flatten(1).norm(dim=1) / w.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int = 5, chunk: int = 256):
+    """The k keys nearest to each query by Euclidean distance, nearest first.
+
+    ``queries`` (Q, ...) and ``keys`` (N, ...) are flattened to vectors; any dtype (uint8
+    pixels are converted a chunk of keys at a time, so large pixel sets fit in memory).
+    Returns (distances, indices), both (Q, k).
+    """
+    q = queries.flatten(1).double()  # double: pixel distances are sums of ~10^5 squares
+    best_d = torch.full((len(q), 0), float("inf"), dtype=torch.float64)
+    best_i = torch.zeros((len(q), 0), dtype=torch.int64)
+    for start in range(0, len(keys), chunk):
+        block = keys[start : start + chunk].flatten(1).double()
+        d = torch.cdist(q, block)
+        d, i = (
+            torch.cat([best_d, d], 1),
+            torch.cat([best_i, torch.arange(start, start + len(block)).expand(len(q), -1)], 1),
+        )
+        order = d.argsort(dim=1, stable=True)[:, :k]
+        best_d, best_i = d.gather(1, order), i.gather(1, order)
+    return best_d.float(), best_i

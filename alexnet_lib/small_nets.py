@@ -1,0 +1,211 @@
+"""The small nets of the side experiments, beside the paper's big one (``model``).
+
+* :class:`CifarNet`: the CIFAR-10 nets of AlexNet §3.1 (Figure 1, ReLU against tanh) and
+  §3.3 (the "13% -> 11%" LRN pair), in the style of cuda-convnet's public layer configs.
+* :class:`PlainNet`: the deep plain nets He et al. (2015, §2.2, Figures 2 and 3) train from
+  scratch to compare initialisations, with :func:`plain_init_std`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .layers import (
+    ACTIVATIONS,
+    POOLINGS,
+    LocallyConnected2d,
+    LocalResponseNorm,
+    PReLU,
+    make_activation,
+    pool_output_size,
+)
+from .util import check_choice
+
+
+class CifarNet(nn.Module):
+    """The small CIFAR-10 nets of the paper's side experiments.
+
+    ``kind="fig1"``: the four-layer net of §3.1 / Figure 1 (ReLU against tanh), in the
+    style of cuda-convnet's ``layers-18pct``: conv 32-32-64 (5×5, pad 2), each followed by
+    the activation and a 3/2 pooling (max, then average, average), then fc10. No LRN and
+    no regularisation by default.
+
+    ``kind="lrn-pair"``: the net behind "13% -> 11%" (§3.3), in the style of cuda-convnet's
+    ``layers-conv-local-13pct`` / ``-11pct``: conv 64 (5×5) - pool 3/2 - [LRN] -
+    conv 64 (5×5) - [LRN] - pool 3/2 - local 64 (3×3) - local 32 (3×3) - fc10. The two
+    differ by the two LRN layers (size 9), switched with ``lrn``.
+    """
+
+    def __init__(
+        self,
+        kind: str = "fig1",
+        activation: str = "relu",
+        lrn: bool = False,
+        num_classes: int = 10,
+        lrn_size: int = 9,
+        lrn_alpha: float = 1e-3,
+        lrn_beta: float = 0.75,
+        lrn_k: float = 1.0,
+        pooling: str = "overlapping",
+        width: float = 1.0,
+    ):
+        super().__init__()
+        check_choice("kind", kind, ("fig1", "lrn-pair"))
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("pooling", pooling, tuple(POOLINGS))
+        self.kind, self.activation_name = kind, activation
+        k, s = POOLINGS[pooling]
+        c = lambda n: max(1, round(n * width))  # noqa: E731
+        norm = (lambda: LocalResponseNorm(lrn_size, lrn_alpha, lrn_beta, lrn_k)) if lrn else nn.Identity
+        # 32 -> 15 -> 7 -> 3 with 3/2 pooling; 32 -> 16 -> 8 -> 4 with 2/2.
+        size = 32
+        if kind == "fig1":
+            layers = [nn.Conv2d(3, c(32), 5, padding=2), make_activation(activation, c(32)), nn.MaxPool2d(k, s)]
+            size = pool_output_size(size, k, s)
+            layers += [
+                norm(),
+                nn.Conv2d(c(32), c(32), 5, padding=2),
+                make_activation(activation, c(32)),
+                nn.AvgPool2d(k, s),
+            ]
+            size = pool_output_size(size, k, s)
+            layers += [
+                norm(),
+                nn.Conv2d(c(32), c(64), 5, padding=2),
+                make_activation(activation, c(64)),
+                nn.AvgPool2d(k, s),
+            ]
+            size = pool_output_size(size, k, s)
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Linear(c(64) * size * size, num_classes)
+        else:
+            layers = [nn.Conv2d(3, c(64), 5, padding=2), make_activation(activation, c(64)), nn.MaxPool2d(k, s), norm()]
+            size = pool_output_size(size, k, s)
+            layers += [
+                nn.Conv2d(c(64), c(64), 5, padding=2),
+                make_activation(activation, c(64)),
+                norm(),
+                nn.MaxPool2d(k, s),
+            ]
+            size = pool_output_size(size, k, s)
+            layers += [LocallyConnected2d(c(64), c(64), size, 3, padding=1), make_activation(activation, c(64))]
+            layers += [LocallyConnected2d(c(64), c(32), size, 3, padding=1), make_activation(activation, c(32))]
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Linear(c(32) * size * size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1:] != (3, 32, 32):
+            raise ValueError(f"CifarNet expects a batch of shape (N, 3, 32, 32), got {tuple(x.shape)}")
+        return self.classifier(self.features(x).flatten(1))
+
+
+# ------------------------------------------------------- the deep plain nets of He et al.
+PLAIN_INITS = ("kaiming", "xavier")
+
+
+def plain_init_std(init: str, fan_in: int, prelu_a: float = 0.0) -> float:
+    """He et al. 2015, eq. (10)/(15): std = sqrt(2 / ((1 + a²) n)); "Xavier" as the paper
+    writes it (its §2.2, after Glorot and Bengio): std = sqrt(1 / n). n is the fan-in, k²·c."""
+    check_choice("init", init, PLAIN_INITS)
+    if init == "xavier":
+        return math.sqrt(1.0 / fan_in)
+    return math.sqrt(2.0 / ((1.0 + prelu_a * prelu_a) * fan_in))
+
+
+class PlainNet(nn.Module):
+    """A deep "plain" net (3×3 convolutions, no normalisation, no shortcuts), the kind of
+    net He et al. (2015, §2.2, Figures 2 and 3) train from scratch to compare inits.
+
+    ``depth`` counts weight layers, as the paper does: ``depth - 1`` convolutions and one
+    fully connected classifier. The first convolution has stride ``first_stride`` (the
+    paper's nets start with a strided 7×7), the convolutions are split evenly into
+    ``stages`` with a 2×2 max-pooling between stages and the width doubling at each
+    stage, and global average pooling feeds the classifier. Every weight is drawn from
+    N(0, std²) with the std of :func:`plain_init_std`; every bias is 0 (the paper's rule).
+
+    ``pre_activations(x)`` returns each layer's response y_l before its activation: the
+    quantity whose variance the paper follows through depth.
+
+    ``padding_mode="circular"`` (not the paper's) wraps each map around instead of
+    padding it with zeros, so every output sees all k²·c inputs of its window, as the
+    derivation assumes; with zeros, the border outputs of small maps see fewer inputs and
+    the signal shrinks a little at every layer. Feed it unit-variance inputs
+    (``transforms.Augment(scale=...)``), as the inits assume.
+    """
+
+    def __init__(
+        self,
+        depth: int = 30,
+        width: int = 16,
+        activation: str = "relu",
+        init: str = "kaiming",
+        num_classes: int = 10,
+        stages: int = 3,
+        first_stride: int = 2,
+        in_channels: int = 3,
+        padding_mode: str = "zeros",
+    ):
+        super().__init__()
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("init", init, PLAIN_INITS)
+        if depth < 2:
+            raise ValueError(
+                f"depth counts weight layers (convolutions + the classifier) and must be >= 2, got {depth}"
+            )
+        if not 1 <= stages <= depth - 1:
+            raise ValueError(f"stages must be between 1 and depth - 1 = {depth - 1}, got {stages}")
+        if width < 1:
+            raise ValueError(f"width must be at least 1, got {width}")
+        check_choice("padding_mode", padding_mode, ("zeros", "circular"))
+        self.depth, self.width, self.activation, self.init_scheme = depth, width, activation, init
+        self.padding_mode = padding_mode
+        n_conv = depth - 1
+        per_stage = [n_conv // stages + (1 if s < n_conv % stages else 0) for s in range(stages)]
+        self.stage_of = [s for s, n in enumerate(per_stage) for _ in range(n)]
+        convs, acts, c_in = [], [], in_channels
+        for i, s in enumerate(self.stage_of):
+            c_out = width * 2**s
+            convs.append(
+                nn.Conv2d(c_in, c_out, 3, stride=first_stride if i == 0 else 1, padding=1, padding_mode=padding_mode)
+            )
+            acts.append(make_activation(activation, c_out))
+            c_in = c_out
+        self.convs, self.acts = nn.ModuleList(convs), nn.ModuleList(acts)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.classifier = nn.Linear(c_in, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        a = 0.25 if self.activation.startswith("prelu") else 0.0
+        for layer in [*self.convs, self.classifier]:
+            with torch.no_grad():
+                layer.weight.normal_(0.0, plain_init_std(self.init_scheme, layer.weight[0].numel(), a))
+                layer.bias.zero_()
+
+    def pre_activations(self, x: torch.Tensor) -> list:
+        """[y_1, ..., y_{depth-1}, logits]: every weight layer's output before its activation."""
+        out = []
+        for i, (conv, act) in enumerate(zip(self.convs, self.acts)):
+            if i > 0 and self.stage_of[i] != self.stage_of[i - 1]:
+                x = self.pool(x)
+            y = conv(x)
+            out.append(y)
+            x = act(y)
+        out.append(self.classifier(x.mean(dim=(2, 3))))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pre_activations(x)[-1]
+
+    def prelu_coefficients(self) -> list:
+        """The learned PReLU a of every convolution, as tensors (one value, or one per channel)."""
+        return [act.weight.detach().clone() for act in self.acts if isinstance(act, PReLU)]
+
+    def extra_repr(self) -> str:
+        return (
+            f"depth={self.depth} ({len(self.convs)} conv + fc), width={self.width}, stages={max(self.stage_of) + 1}, "
+            f"activation={self.activation!r}, init={self.init_scheme!r}, padding_mode={self.padding_mode!r}"
+        )
