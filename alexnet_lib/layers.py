@@ -147,7 +147,7 @@ class PReLU(nn.Module):
     ``channel_wise=True`` learns one a per channel, ``False`` one a for the layer.
     a starts at 0.25. The trainer never applies weight decay to it (the paper's rule):
     every PReLU coefficient is a parameter named ``...weight`` of a ``PReLU`` module,
-    and :func:`alexnet_lib.train.parameter_groups` finds them by type.
+    and :func:`alexnet_lib.optim.parameter_groups` finds them by type.
     """
 
     def __init__(self, num_channels: int = 1, channel_wise: bool = True, init: float = 0.25):

@@ -4,6 +4,8 @@ behind them come from ``analysis`` and ``anatomy``."""
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -288,5 +290,75 @@ def neighbours_figure(
                         spine.set_linewidth(2)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ chapter 9: the claims
+def _number(x, digits: int = 3) -> str:
+    return "–" if x is None else (f"{x:.{digits}g}" if isinstance(x, (int, float)) else str(x))
+
+
+def claim_measurement(claim) -> str:
+    """What a claim measured, as HTML: the effect ± its standard error over n runs, and the
+    ratios some claims record (chapter 2's per-seed ratios and its recorded full-data runs)."""
+    c, details = claim, claim.details
+    text = f"{_number(c.effect)} ± {_number(c.effect_std, 2)} (n={c.n})" if c.effect is not None else "–"
+    if details.get("ratio_per_seed"):
+        ratios = details["ratio_per_seed"]
+        text += f"<br>ratio {_number(sum(ratios) / len(ratios))}x"
+    if details.get("recorded_ratio_at_25"):
+        bound = "≥ " if details.get("recorded_ratio_is_lower_bound") else ""
+        per_seed = details.get("recorded_ratio_per_seed") or [details["recorded_ratio_at_25"]]
+        sd = f" ± {details['recorded_ratio_std']:.1f} (sd)" if details.get("recorded_ratio_std") is not None else ""
+        text += (f"<br>recorded full-data runs at 25%: {bound}{details['recorded_ratio_at_25']:.1f}x{sd} "
+                 f"(n={len(per_seed)}, {details.get('recorded_runs', 'recorded')})")
+    return text + (f"<br><small>in: {c.metric}</small>" if c.metric else "")
+
+
+def claims_table(claims: dict, expected: list) -> tuple[str, list]:
+    """An HTML table of the claims, in the order of ``expected`` ((key, chapter) pairs), then
+    any others; four columns, so that it fits the page. Returns the HTML and the verdict of
+    every recorded claim (None for one not recorded yet)."""
+    rows, verdicts = [], []
+    keys = [k for k, _ in expected] + sorted(set(claims) - {k for k, _ in expected})
+    chapters = dict(expected)
+    for key in keys:
+        c = claims.get(key)
+        if c is None:
+            rows.append((chapters[key], key, "–", "not recorded yet", "–", "–", "–"))
+            verdicts.append(None)
+            continue
+        run = f"{c.meta.get('mode', '?')}" + (f", {c.meta.get('device', '?')}" if key in chapters else "")
+        rows.append((c.chapter, c.claim, c.paper_effect, claim_measurement(c), c.scale, c.verdict, run))
+        verdicts.append(c.verdict)
+    html = ('<table style="font-size: 0.85em"><thead><tr><th>claim</th><th>the paper</th><th>verdict</th>'
+            '<th>measured effect (variant − baseline)</th></tr></thead><tbody>')
+    for chap, claim, paper, effect, scale, verdict, run in rows:
+        html += (f"<tr><td><b>{claim}</b><br><small>chapter {chap}</small></td><td>{paper}</td>"
+                 f"<td><b>{verdict}</b></td><td>{effect}<br><small>scale: {scale}; run: {run}</small></td></tr>")
+    return html + "</tbody></table>", verdicts
+
+
+def claims_figure(claims: dict, keys: list, ncols: int = 4):
+    """Every seed of every claim that records per-seed values: baseline and variant side by
+    side, a bar at each mean. Returns the figure, or None when no claim has per-seed values."""
+    shown = [claims[k] for k in keys if k in claims and claims[k].baseline and claims[k].variant]
+    if not shown:
+        return None
+    nrows = -(-len(shown) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(11, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.axis("off")
+    for ax, c in zip(axes.flat, shown):
+        labels = (c.baseline_label or "baseline", c.variant_label or "variant")
+        for x, values in enumerate((c.baseline, c.variant)):
+            ax.scatter([x] * len(values), values, alpha=0.7)
+            ax.hlines(sum(values) / len(values), x - 0.25, x + 0.25, color="k")
+        ax.set_xticks([0, 1], [labels[0][:22], labels[1][:22]], rotation=15, fontsize=7)
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_title(textwrap.fill(c.claim, 34), fontsize=8)
+        ax.set_ylabel(textwrap.fill(c.metric, 40), fontsize=6)
+    fig.suptitle("every seed of every recorded claim (bar: mean)")
     fig.tight_layout()
     return fig
