@@ -1,13 +1,14 @@
 # Two commands do everything from a fresh clone; the environment is created on first use.
 #   make book   build the rendered book into _build/html
 #   make test   run the whole test suite (unit tests, every chapter in smoke mode, the book build)
-# Also: make lab (open the chapters in JupyterLab), make chapters (re-run every chapter
-# in $ALEXNET_MODE and save its outputs), make bench.
+# Also: make data (download CIFAR-10 and Imagenette into data/ or $ALEXNET_DATA), make lab
+# (open the chapters in JupyterLab), make chapters (re-run every chapter in $ALEXNET_MODE and
+# save its outputs), make bench.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 # Notebooks run with their own folder as working directory, so a relative data root
 # given on the command line is made absolute here.
@@ -15,12 +16,12 @@ ifdef ALEXNET_DATA
 export ALEXNET_DATA := $(abspath $(ALEXNET_DATA))
 endif
 
-.PHONY: book test lab chapters bench env clean
+.PHONY: book test test-old-cpu lab chapters bench env clean data
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e '.[book,test]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[book,test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -32,6 +33,14 @@ book: $(STAMP)
 
 test: $(STAMP)
 	ALEXNET_MODE=smoke $(BIN)/python -m pytest
+
+data: $(STAMP)
+	$(BIN)/python -m alexnet_lib.download
+
+# The unit tests as an older CPU runs them: no AVX kernels in PyTorch or oneDNN.
+test-old-cpu: $(STAMP)
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 ALEXNET_MODE=smoke $(BIN)/python -m pytest tests \
+	  --ignore tests/test_book.py --ignore tests/test_browser.py -p no:cacheprovider
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/

@@ -3,17 +3,21 @@
 Krizhevsky, Sutskever, Hinton, NIPS 2012, and He et al., ICCV 2015. Each module imports
 only modules above it in this list, so the list can be read top to bottom:
 
-- ``util``: plain helpers (paths, atomic writes, option checks, progress bars, the device,
-  provenance, the CPU allocator setting)
+- ``util``: plain helpers (paths, atomic writes, option checks, progress bars, the run mode,
+  the device, provenance, the CPU allocator setting)
+- ``storage``: safe files: the run folder's lock, leftovers of killed writes, a full disk named
+- ``lrn_cpu``: the fused CPU kernel of LRN (§3.3), built on first use, with its fallback
 - ``layers``: local response normalisation (§3.3), PReLU (He et al.), pooling (§3.4)
 - ``small_nets``: the CIFAR-10 nets of §3.1 and §3.3, the deep plain nets of He et al.
 - ``model``: the two-tower AlexNet (§3.5) and its builder ``alexnet()``
 - ``transforms``: the §2 rescaling, mean subtraction, crops, flips, PCA colour, ten crops (§4.1)
 - ``images``: decoding image files (with the §2 rescaling), naming the ones that fail
+- ``download``: ``make data``, the real datasets downloaded into the book's layouts
 - ``data``: finding datasets, decoding them once, caching them as uint8 tensors (§2)
 - ``evaluate``: top-1/top-5, ten-crop testing (§6)
 - ``optim``: the update rule of §5 and the weight-decay groups
 - ``checkpoint``: checkpoint files, random states, the training log (``History``)
+- ``stats``: the one verdict procedure: effects, 95% t intervals, detectable effects, verdicts
 - ``analysis``: spread over seeds, comparisons, epochs to a level, kernel chroma, neighbours
 - ``batches``: the data order of every epoch, per process and device
 - ``train``: the configuration, the schedule and the training loop (§5)
@@ -22,6 +26,7 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``viz``: the shared figures
 - ``recipes``: models by name and the paper's data pipeline
 - ``experiments``: run modes, the sizes of every experiment, runs over seeds, claims
+- ``options``: the command line's options: types, ranges, what each model uses, resuming
 - ``cli``: the command line (``python -m alexnet_lib``)
 """
 

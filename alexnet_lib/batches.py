@@ -32,7 +32,8 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
     of a single process (world = 1). The last incomplete batch is dropped.
     """
     if n < batch_size:
-        raise ValueError(f"the training set has {n} images, fewer than one batch of {batch_size}; lower batch_size")
+        raise ValueError(f"the training set has {n} images, fewer than one batch of {batch_size}; "
+                         "lower the batch size (--batch-size)")
     if batch_size % world:
         raise ValueError(f"the global batch {batch_size} must divide evenly among {world} processes")
     sampler = torch.utils.data.DistributedSampler(

@@ -4,24 +4,46 @@ A checkpoint is one file per save, ``ckpt-e<epoch>-s<step>.pt``, written atomica
 newest that loads is the one a run resumes from. Every random state of the process goes in
 with it (:func:`rng_state`), so a resumed run continues bit for bit. The log is a
 :class:`History`: the run's metadata and one record per epoch, saved as JSON.
+
+A run folder holds one run. A new run refuses a folder (or a log file) that holds another
+(:func:`earlier_run_files`, :class:`RunFolderError`), and a resumed run must have the settings
+of its checkpoint (:func:`resume_differences`, :class:`ResumeMismatchError`): the same model,
+the same data, the same training rule; only the learning rate and how the run is carried out
+(epochs, device, ...) may change, and the log's resume history records each change.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import io
 import json
 import random
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from .util import atomic_save
+from .storage import NoSpaceError, checksum, save_atomically, shown
+from .util import command_line, display_path, git_commit
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read."""
+
+
+class RunFolderError(RuntimeError):
+    """A folder or a log file holds another run, which a new run would overwrite."""
+
+
+class ResumeMismatchError(ValueError):
+    """A resumed run's settings differ from those of its checkpoint."""
+
+
+LOG_NAME = "log.json"
 
 
 def checkpoint_paths(directory) -> list[Path]:
@@ -54,7 +76,7 @@ def load_latest_checkpoint(directory, map_location="cpu"):
     if paths:
         raise CheckpointError(
             f"no readable checkpoint in {d}: {', '.join(p.name for p in paths)} are all damaged. "
-            "Move them away to start from scratch, or restore a copy."
+            "Restore a copy, or move them away (or pass --overwrite) to start from scratch."
         )
     return None, None
 
@@ -90,6 +112,34 @@ def set_rng_state(state: dict, aug_gen: torch.Generator) -> None:
 
 
 @dataclass
+class EpochTotals:
+    """The running sums of one epoch in one process: the loss summed over images, top-1 and
+    top-5 hits, images seen and seconds spent."""
+
+    loss: float = 0.0
+    top1: int = 0
+    top5: int = 0
+    n: int = 0
+    seconds: float = 0.0
+
+    def add_sums(self, sums: torch.Tensor) -> None:
+        """Add (loss sum, top-1 hits, top-5 hits), summed on the device since the last read."""
+        loss, top1, top5 = sums.tolist()
+        self.loss += loss
+        self.top1 += int(top1)
+        self.top5 += int(top5)
+
+    def record(self) -> dict:
+        """The epoch's training metrics as the log records them."""
+        return {
+            "train_loss": self.loss / self.n,
+            "train_top1": 1 - self.top1 / self.n,
+            "train_top5": 1 - self.top5 / self.n,
+            "train_seconds": self.seconds,
+        }
+
+
+@dataclass
 class History:
     """Per-epoch records (dicts) and the run's metadata, as written to the JSON log."""
 
@@ -109,13 +159,180 @@ class History:
         return cls(blob["meta"], blob["epochs"])
 
 
+def run_meta(config, device: torch.device, kept_freed_memory: bool, train, val, model: nn.Module) -> dict:
+    """What the log says about a run: where, with what, the command, the data, the model, the
+    configuration (a TrainConfig; its ``meta`` merged in)."""
+    return {
+        "label": config.label,
+        "mode": config.mode,
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "cpu_threads": torch.get_num_threads(),
+        "malloc_keeps_freed_memory": kept_freed_memory,
+        "world_size": config.world_size,
+        "torch": torch.__version__,
+        "commit": git_commit(),
+        "seed": config.seed,
+        "command": command_line(),
+        "train": repr(train),
+        "val": repr(val) if val is not None else None,
+        "model": type(model).__name__,
+        "config": {
+            k: (display_path(v) if k in ("checkpoint_dir", "log_path") and v else v)
+            for k, v in asdict(config).items()
+            if k != "meta"
+        },
+        **config.meta,
+    }
+
+
 def save_checkpoint(state: dict, directory, epoch: int, step_in_epoch: int, keep: int) -> Path:
     """Write ``state`` as the checkpoint of (epoch, step) in ``directory`` and delete all
     but the newest ``keep`` checkpoints there."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"ckpt-e{epoch:04d}-s{step_in_epoch:07d}.pt"
-    atomic_save(state, path)
+    try:
+        save_atomically(state, path, what="checkpoint")
+    except NoSpaceError as e:
+        held = checkpoint_paths(d)
+        if held:
+            e.args = (f"{e} The run's newest checkpoint, {held[0].name}, is intact: resume from it (--resume) "
+                      "once there is room.",)
+        raise
     for old in checkpoint_paths(d)[keep:]:
         old.unlink(missing_ok=True)
     return path
+
+
+# --------------------------------------------------------------- one run per folder
+def _log_summary(path: Path) -> str:
+    try:
+        blob = json.loads(Path(path).read_text())
+        return f"a log of {len(blob['epochs'])} epoch(s) of `{blob['meta'].get('command', '?')}`"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a file that is not a training log"
+
+
+def earlier_run_files(folder, log=None) -> tuple[list[Path], str]:
+    """The files of an earlier run that a new run in ``folder`` (logging to ``log``, default
+    folder/log.json) would overwrite or delete, and a description of them for a message."""
+    folder = Path(folder)
+    log = Path(log) if log else folder / LOG_NAME
+    ckpts = checkpoint_paths(folder)
+    files = ckpts + [p for p in (folder / LOG_NAME, folder / "conv1.pt", log) if p.is_file()]
+    files = list(dict.fromkeys(files))
+    parts = [f"{len(ckpts)} checkpoint(s), the newest {ckpts[0].name}"] if ckpts else []
+    parts += [f"{shown(p)}: {_log_summary(p)}" for p in dict.fromkeys((folder / LOG_NAME, log)) if p.is_file()]
+    return files, "; ".join(parts)
+
+
+def check_log_is_this_run(log, history: dict) -> None:
+    """RunFolderError if the log file ``log`` holds another run than the checkpoint's ``history``
+    (their common epochs differ): resuming would overwrite it."""
+    log = Path(log)
+    if not log.is_file():
+        return
+    try:
+        logged = json.loads(log.read_text())["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        logged = None
+    ours = json.loads(json.dumps(history["epochs"], default=str))
+    n = min(len(ours), len(logged or []))
+    if logged is None or logged[:n] != ours[:n]:
+        raise RunFolderError(
+            f"{shown(log)} holds {_log_summary(log)}, not this run's log; resuming would overwrite it. "
+            "Choose another --log, or move that file away."
+        )
+
+
+# ------------------------------------------------------------ resuming the same run
+#: TrainConfig fields a resumed run must share with its checkpoint: they decide every step
+MUST_MATCH = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "plateau_patience",
+              "seed", "eval_every")
+#: fields that may change on resume; each change goes into the log's resume history
+MAY_CHANGE = ("lr", "epochs", "stop_at_train_error", "checkpoint_every_steps", "keep_checkpoints", "device", "workers",
+              "channels_last", "amp", "compile")
+
+
+def _same(a, b) -> bool:
+    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def data_identity(data) -> dict | None:
+    """What identifies a dataset without its path: its size, classes, image shape, labels and a
+    checksum of 64 images spread over it (the same data moved elsewhere is the same data)."""
+    if data is None:
+        return None
+    classes = [str(c) for c in getattr(data, "classes", None) or []]
+    ident = {"items": len(data), "classes": len(classes),
+             "class_names": hashlib.sha1("\0".join(classes).encode()).hexdigest()[:12]}
+    images = getattr(data, "images", None)
+    if isinstance(images, torch.Tensor):
+        index = torch.linspace(0, len(images) - 1, min(64, len(images))).long()
+        ident.update(shape=list(images.shape[1:]), content=checksum(images[index], data.labels))
+    return ident
+
+
+def _describe_data(ident: dict) -> str:
+    shape = "x".join(map(str, ident.get("shape", [])))
+    return f"{ident['items']} items{' of ' + shape if shape else ''} in {ident['classes']} classes"
+
+
+def resume_differences(state: dict, config: dict, model: nn.Module, data: dict) -> tuple[list[str], dict]:
+    """(what differs and may not, what differs and may) between a checkpoint ``state`` and the run
+    that resumes it: its config (as a dict), its model and its ``data`` ({"train": identity, ...})."""
+    saved = state.get("config", {})
+    differ = [f"{k}: the checkpoint has {saved[k]!r}, this run {config[k]!r}"
+              for k in MUST_MATCH if k in saved and not _same(saved[k], config[k])]
+    for split, ident in (state.get("data") or {}).items():
+        if ident is not None and data.get(split) is not None and ident != data[split]:
+            same_size = ident["items"] == data[split]["items"] and ident.get("shape") == data[split].get("shape")
+            differ.append(f"{split} data: the checkpoint's were {_describe_data(ident)}, this run's are "
+                          f"{_describe_data(data[split])}" + (" with other images or labels" if same_size else ""))
+    skeleton = (state.get("evaluation") or {}).get("model_repr")
+    if skeleton is not None and skeleton != repr(model):
+        old, new = skeleton.splitlines(), repr(model).splitlines()
+        first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        differ.append(f"model: the checkpoint's has `{old[first].strip() if first < len(old) else '(nothing)'}` "
+                      f"where this run's has `{new[first].strip() if first < len(new) else '(nothing)'}`")
+    changes = {k: [saved[k], config[k]] for k in MAY_CHANGE if k in saved and not _same(saved[k], config[k])}
+    return differ, changes
+
+
+def mismatch_error(folder, differ: list[str]) -> ResumeMismatchError:
+    return ResumeMismatchError(
+        f"cannot resume the run in {shown(folder)}: its checkpoint was made with other settings:\n"
+        + "".join(f"  - {d}\n" for d in differ)
+        + "Resume with the checkpoint's settings, or start a new run in another folder. Only the learning rate "
+        "may change on resume (it is applied from the next step and recorded in the log), and how the run is "
+        "carried out (epochs, device, ...)."
+    )
+
+
+def evaluation_kit(model: nn.Module, augment, val) -> dict:
+    """What evaluating a checkpoint takes besides its weights, for checkpoints made outside the
+    command line: the model without its weights (parameters on the meta device) and the
+    augmentation (mean image, crop), pickled to bytes so that a checkpoint still loads when these
+    classes change; the model's repr (compared on resume); and which validation split it used."""
+    memo = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad) for p in model.parameters()}
+    try:
+        buffer = io.BytesIO()
+        torch.save({"model": copy.deepcopy(model, memo), "augment": augment}, buffer)
+        pickled = buffer.getvalue()
+    except Exception:  # a model holding something unpicklable (a hook, a lambda): evaluate it in Python
+        pickled = None
+    images, info = getattr(val, "images", None), getattr(val, "info", None) or {}
+    loaded = "from_cache" in info and isinstance(images, torch.Tensor)  # by data.load_dataset, not made in memory
+    val_spec = None
+    if loaded:
+        val_spec = {"name": val.name, "split": val.split, "size": int(images.shape[-1]), "items": len(val)}
+    return {"pickled": pickled, "model_repr": repr(model), "val": val_spec}
+
+
+def open_evaluation_kit(kit: dict, weights: dict):
+    """(model with ``weights``, augment, validation split) from an :func:`evaluation_kit`."""
+    blob = torch.load(io.BytesIO(kit["pickled"]), map_location="cpu", weights_only=False)
+    model = blob["model"]
+    model.load_state_dict(weights, assign=True)
+    return model, blob["augment"], kit["val"]

@@ -1,132 +1,72 @@
 """The command line, for runs that do not belong in a notebook.
 
     python -m alexnet_lib train --dataset imagenette --model alexnet --epochs 30 --out runs/imagenette
-    python -m alexnet_lib train ... --resume          # continue after a stop, exactly
+    python -m alexnet_lib train --out runs/imagenette --resume   # continue after a stop, exactly
     python -m alexnet_lib evaluate --checkpoint runs/imagenette --ten-crop
     torchrun --nproc_per_node=2 -m alexnet_lib train ...   # DistributedDataParallel, one process per GPU
 
-``--out DIR`` holds the checkpoints (the last two) and ``log.json``; ``--log FILE`` writes
-the log there instead (e.g. ``book/results/``, for a chapter to plot), updated every epoch,
-with the conv1 kernels beside it (``FILE.conv1.pt``).
+``--out DIR`` holds one run: its checkpoints (the last two), ``log.json`` and a lock while a
+process trains there. ``--log FILE`` writes the log there instead (e.g. ``book/results/``, for
+a chapter to plot), updated every epoch, with the conv1 kernels beside it (``FILE.conv1.pt``).
+
+A new run refuses a folder that holds another (``--overwrite`` replaces it); ``--resume`` keeps
+the run's settings, takes the options left out from it, and refuses options that contradict
+it, except ``--lr``, which is applied from the next step (the paper lowered its rate by hand).
+Errors are one or two lines that say what to do (``--debug`` adds the traceback); exit codes:
+1 an error, 2 a bad option, 130 stopped by Ctrl-C (after saving a checkpoint at the next step).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import signal
 import sys
+import threading
+import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, load_latest_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    ResumeMismatchError,
+    RunFolderError,
+    check_log_is_this_run,
+    checkpoint_paths,
+    earlier_run_files,
+    load_checkpoint,
+    load_latest_checkpoint,
+    open_evaluation_kit,
+)
+from .data import load_dataset
 from .evaluate import evaluate
-from .experiments import MODES, get_mode
-from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS, POOLINGS
-from .model import INITS, AlexNet
-from .recipes import MEANS, MODELS, paper_data
-from .recipes import build_model as build_model_by_name
-from .train import OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, distributed_setup
+from .experiments import get_mode
+from .model import AlexNet
+from .options import (  # noqa: F401  (build_model: chapters import it from here)
+    EXIT_ERROR,
+    EXIT_USAGE,
+    OptionError,
+    build_model,
+    build_parser,
+    check_device,
+    check_options,
+    explicit_options,
+    take_settings_of_run,
+)
+from .recipes import paper_data
+from .storage import FolderLock, remove_stale_temporaries, save_atomically, shown
+from .train import TrainConfig, Trainer, TrainingStopped, distributed_setup
 from .util import command_line, display_path, git_commit, write_json_atomic
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m alexnet_lib", description="Train and evaluate the book's models.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model; checkpoints every epoch, --resume continues")
-    _add_model_arguments(t.add_argument_group("model"))
-    _add_data_arguments(t.add_argument_group("data"))
-    _add_training_arguments(t.add_argument_group("training (§5)"))
-    _add_run_arguments(t.add_argument_group("the run: where it goes, how it runs"))
-
-    e = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint, centre crop or ten crops")
-    e.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its newest checkpoint)")
-    e.add_argument("--ten-crop", action="store_true", help="also evaluate with ten crops (§4.1)")
-    e.add_argument("--save", help="write the result as JSON here (e.g. book/results/<name>.eval.json)")
-    e.add_argument("--device")
-    return p
-
-
-def _add_model_arguments(g) -> None:
-    g.add_argument("--model", default="alexnet", choices=MODELS)
-    g.add_argument("--width", type=float, default=1.0)
-    g.add_argument("--input-size", type=int, default=224)
-    g.add_argument("--towers", type=int, default=2)
-    g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    g.add_argument("--no-lrn", action="store_true")
-    g.add_argument("--lrn-convention", choices=LRN_ALPHA_CONVENTIONS, default="cuda-convnet")
-    g.add_argument("--pooling", choices=tuple(POOLINGS), default="overlapping")
-    g.add_argument("--dropout", type=float, default=0.5)
-    g.add_argument("--init", choices=INITS, default="paper")
-
-
-def _add_data_arguments(g) -> None:
-    g.add_argument("--dataset", required=True, choices=("cifar10", "imagenette", "imagenet"))
-    g.add_argument("--mean", choices=MEANS, default="pixel", help="per-pixel mean image (paper) or per-channel mean")
-    g.add_argument("--no-pca", action="store_true", help="switch off PCA colour augmentation")
-    g.add_argument("--scale", type=float, default=1.0,
-                   help="divide mean-subtracted pixels by this (1: the paper's raw 0..255 units; "
-                   "~64 gives unit variance, for kaiming/xavier init)")
-    g.add_argument("--no-flip", action="store_true")
-    g.add_argument("--crop", type=int,
-                   help="training crop (default: the model's input size; 32 for CIFAR nets: no crop)")
-    g.add_argument("--limit", type=int, help="use a fixed class-balanced subset of about this many training images")
-
-
-def _add_training_arguments(g) -> None:
-    g.add_argument("--epochs", type=int, default=90)
-    g.add_argument("--batch-size", type=int, default=128)
-    g.add_argument("--lr", type=float, default=0.01)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=5e-4)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="paper")
-    g.add_argument("--schedule", choices=SCHEDULES, default="plateau")
-    g.add_argument("--milestones", type=int, nargs="*", default=[])
-    g.add_argument("--patience", type=int, default=2, help="epochs without val improvement before lr/10")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--stop-at-train-error", type=float, metavar="E",
-                   help="end the run after the first epoch whose training top-1 error is at most E (Figure 1: 0.25)")
-
-
-def _add_run_arguments(g) -> None:
-    g.add_argument("--mode", choices=MODES,
-                   help="run mode (default: $ALEXNET_MODE, else full on a GPU, quick on a CPU)")
-    g.add_argument("--out", required=True, help="folder for checkpoints and log.json")
-    g.add_argument("--log", help="write the JSON log here instead of OUT/log.json (e.g. book/results/<name>.json)")
-    g.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --out")
-    g.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: per epoch only)")
-    g.add_argument("--save-conv1", action="store_true",
-                   help="save the conv1 kernels (small) next to the log after each run")
-    g.add_argument("--device")
-    g.add_argument("--workers", type=int, default=4, help="DataLoader workers for ILSVRC-2012")
-    g.add_argument("--channels-last", action="store_true",
-                   help="NHWC memory layout (faster for the CIFAR nets on a CPU)")
-    g.add_argument("--amp", action="store_true", help="bf16 autocast (on a GPU: about twice the throughput)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model (on a GPU; first epoch slower)")
-    g.add_argument("--no-progress", action="store_true")
-
-
-def build_model(args, num_classes: int):
-    """The model the command line ``args`` describe (see ``recipes.build_model``)."""
-    return build_model_by_name(
-        args.model,
-        num_classes,
-        towers=args.towers,
-        activation=args.activation,
-        lrn=not args.no_lrn,
-        lrn_convention=args.lrn_convention,
-        pooling=args.pooling,
-        dropout=args.dropout,
-        init=args.init,
-        width=args.width,
-        input_size=args.input_size,
-    )
 
 
 def build_data(args):
     """(train, val, augment) the command line ``args`` describe (see ``recipes.paper_data``)."""
     if args.model != "alexnet" and args.dataset != "cifar10":
-        raise SystemExit(f"--model {args.model} is a 32x32 CIFAR-10 net; use --dataset cifar10")
+        raise OptionError(f"--model {args.model} is a 32x32 CIFAR-10 net; use --dataset cifar10 (or --model alexnet)")
     return paper_data(
         args.dataset,
         args.input_size,
@@ -136,87 +76,191 @@ def build_data(args):
         flip=not args.no_flip,
         scale=getattr(args, "scale", 1.0),
         crop=args.crop,
+        on_corrupt=getattr(args, "on_corrupt", "error"),
+        download=True if getattr(args, "download", False) else None,
     )
 
 
 def save_run_artifacts(model, out: Path, log: Path | None) -> None:
     if isinstance(model, AlexNet):
         kernels = {f"tower{t}": tower.conv1.weight.detach().cpu() for t, tower in enumerate(model.towers)}
-        torch.save(kernels, out / "conv1.pt")
+        save_atomically(kernels, out / "conv1.pt", what="the conv1 kernels")
         if log is not None:
-            torch.save(kernels, log.with_suffix(".conv1.pt"))
+            save_atomically(kernels, log.with_suffix(".conv1.pt"), what="the conv1 kernels")
 
 
-def cmd_train(args) -> int:
-    mode = get_mode(args.mode)
-    out = Path(args.out)
-    rank, world, dist_device = distributed_setup()  # (0, 1, None) unless started by torchrun
-    train, val, augment = build_data(args)
-    num_classes = len(train.classes)
-    torch.manual_seed(args.seed)  # the seed decides the initial weights too
-    model = build_model(args, num_classes)
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
-        milestones=tuple(args.milestones),
-        plateau_patience=args.patience,
-        seed=args.seed,
-        device=args.device or (str(dist_device) if dist_device else None),
-        checkpoint_dir=str(out),
-        checkpoint_every_steps=args.checkpoint_every,
-        log_path=args.log or str(out / "log.json"),
-        progress=not args.no_progress,
-        mode=mode,
-        label=f"{args.model} on {args.dataset}",
-        workers=args.workers,
-        channels_last=args.channels_last,
-        amp=args.amp,
-        compile=args.compile,
-        stop_at_train_error=args.stop_at_train_error,
-        rank=rank,
-        world_size=world,
-        meta={
-            "cli_args": {k: (display_path(v) if k in ("out", "log") and v else v) for k, v in vars(args).items()},
-            "augment": {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None, "mean": args.mean},
-        },
-    )
-    trainer = Trainer(model, train, val, augment, config)
+def _writable(folder: Path, what: str) -> None:
+    """OptionError unless a file can be made in ``folder``, or in its nearest existing parent
+    (which a run would create ``folder`` in)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OptionError(f"{what}: {shown(folder)} is a file, not a folder. Choose another path.")
+    probe = folder / f".probe-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise OptionError(f"{what}: cannot write in {shown(folder)} ({e.strerror}). "
+                          "Choose a writable place.") from None
+
+
+def check_output_file(path: str | None, option: str) -> None:
+    """OptionError unless ``path`` can be written as a file."""
+    if path is not None and Path(path).is_dir():
+        raise OptionError(f"{option} {path} is a folder; {option} names a file, e.g. {Path(path) / 'run.json'}")
+    if path is not None:
+        _writable(Path(path).parent, f"{option} {path}")
+
+
+def check_out_folder(out: Path) -> None:
+    """OptionError unless ``out`` is (or can be made) a folder this process can write in."""
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} is a file; --out names the folder for the run's checkpoints and log")
+    _writable(out, f"--out {out}")
+
+
+def prepare_run(args, explicit: set, out: Path, rank: int):
+    """For ``--resume``: the checkpoint to continue from (or None), with the run's settings
+    taken into ``args``. For a new run: the files of an earlier run to delete (``--overwrite``);
+    RunFolderError if there are any and no ``--overwrite``. Returns (checkpoint, files)."""
+    log = Path(args.log) if args.log else out / "log.json"
     if args.resume:
-        path = trainer.resume()
-        if rank == 0:
-            print(f"resumed from {display_path(path)}" if path else f"no checkpoint in {out}; starting from scratch")
-    # the conv1 kernels (small) are saved after every epoch, next to the log
-    trainer.on_epoch_end = lambda t: save_run_artifacts(t.model, out, Path(args.log) if args.log else None)
-    trainer.fit()
-    if rank != 0:
-        return 0
-    last = trainer.history.epochs[-1] if trainer.history.epochs else {}
-    print(json.dumps({k: v for k, v in last.items()}, default=str))
+        state, path = load_latest_checkpoint(out)
+        if state is not None:
+            saved = state.get("config", {}).get("meta", {}).get("cli_args")
+            if saved is None:
+                raise RunFolderError(f"{shown(path)} was written by the library's Trainer, not by this command; "
+                                     "resume it in Python: Trainer(...).fit(resume=True)")
+            differ = take_settings_of_run(args, explicit, saved, out)
+            if differ:
+                raise ResumeMismatchError(
+                    f"--resume: these options differ from the run in {shown(out)}:\n"
+                    + "".join(f"  - {d}\n" for d in differ)
+                    + "Leave them out (the run's are used) or give the run's values; start a new run with another "
+                    "--out. Only --lr may change on resume (it is applied from the next step)."
+                )
+            if rank == 0:
+                check_log_is_this_run(Path(args.log) if args.log else log, state["history"])
+            return (state, path), []
+    files, what = earlier_run_files(out, log) if rank == 0 else ([], "")
+    if files and not args.overwrite:
+        hint = "it holds no checkpoint to resume from" if args.resume else "--resume continues it"
+        raise RunFolderError(
+            f"{shown(out)} already holds a run ({what}); a new run would overwrite it. {hint.capitalize()}; "
+            "--overwrite replaces it; or choose another --out" + (" and --log" if args.log else "") + "."
+        )
+    return None, files
+
+
+# ------------------------------------------------------------------------ commands
+def cmd_train(args, explicit: set) -> int:
+    out = Path(args.out)
+    check_out_folder(out)
+    check_output_file(args.log, "--log")
+    check_device(args.device)
+    rank, world, dist_device = distributed_setup()  # (0, 1, None) unless started by torchrun
+    with FolderLock(out) if rank == 0 else nullcontext():
+        if rank == 0:  # the leftovers of writes killed before their rename (log, kernels)
+            remove_stale_temporaries(out)
+            if args.log:
+                remove_stale_temporaries(Path(args.log).parent, f".{Path(args.log).stem}*.tmp-*")
+        checkpoint, replaced = prepare_run(args, explicit, out, rank)
+        check_output_file(args.log, "--log")  # the run's own, when --resume took it from the run
+        check_options(args, explicit)
+        mode = get_mode(args.mode)
+        os.environ["ALEXNET_MODE"] = mode  # the data are looked up in this mode too
+        config = make_config(args, out, mode, rank, world, dist_device)
+        config.validate()
+        train, val, augment = build_data(args)
+        torch.manual_seed(args.seed)  # the seed decides the initial weights too
+        model = build_model(args, len(train.classes))
+        config.meta["augment"] = {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None,
+                                  "mean": args.mean}
+        trainer = Trainer(model, train, val, augment, config)
+        for f in replaced:  # --overwrite: only now that everything else has been checked
+            f.unlink(missing_ok=True)
+        if checkpoint is not None:
+            if checkpoint[0]["epoch"] >= args.epochs:
+                raise OptionError(f"--epochs {args.epochs}: the run in {shown(out)} has already trained "
+                                  f"{checkpoint[0]['epoch']} epochs; give a larger --epochs to train on")
+            trainer.resume(checkpoint)
+            if rank == 0:
+                lr = trainer.history.meta["resumes"][-1].get("changes", {}).get("lr")
+                print(f"resumed from {shown(checkpoint[1])}" + (f"; learning rate {lr[0]:g} -> {lr[1]:g}"
+                                                                       if lr else ""))
+        elif args.resume and rank == 0:
+            print(f"no checkpoint in {shown(out)}; starting from scratch")
+        # the conv1 kernels (small) are saved after every epoch, next to the log
+        trainer.on_epoch_end = lambda t: save_run_artifacts(t.model, out, Path(args.log) if args.log else None)
+        with stop_on_signals(trainer, world):
+            trainer.fit()
+    if rank == 0:
+        last = trainer.history.epochs[-1] if trainer.history.epochs else {}
+        print(write_json_line(last))
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def make_config(args, out: Path, mode: str, rank: int, world: int, dist_device) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
+        milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed,
+        device=args.device or (str(dist_device) if dist_device else None), checkpoint_dir=str(out),
+        checkpoint_every_steps=args.checkpoint_every, log_path=args.log or str(out / "log.json"),
+        progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
+        channels_last=args.channels_last, amp=args.amp, compile=args.compile,
+        stop_at_train_error=args.stop_at_train_error, rank=rank, world_size=world,
+        meta={"cli_args": {k: (display_path(v) if k in ("out", "log") and v else v) for k, v in vars(args).items()}},
+    )
+
+
+def write_json_line(record: dict) -> str:
+    return json.dumps(record, default=str)
+
+
+@contextmanager
+def stop_on_signals(trainer: Trainer, world: int):
+    """Ctrl-C (or SIGTERM) asks the trainer to stop at the next step, after a checkpoint; a second
+    one stops at once. Under torchrun the processes could not agree on a step: left as it is."""
+    if world > 1 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def ask_to_stop(signum, frame):
+        trainer.stop_requested = True
+        print("\nstopping after this step, with a checkpoint (again: stop at once)", file=sys.stderr, flush=True)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    for s in previous:
+        signal.signal(s, ask_to_stop)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def cmd_evaluate(args, explicit: set) -> int:
     path = Path(args.checkpoint)
+    check_output_file(args.save, "--save")
+    check_device(args.device)
+    if not path.exists():
+        raise OptionError(f"--checkpoint {path} does not exist; give a run folder (the --out of a training run) "
+                          "or one of its ckpt-e*-s*.pt files")
     if path.is_dir():
         state, found = load_latest_checkpoint(path)
         if state is None:
-            raise SystemExit(f"no readable checkpoint in {path}")
+            raise CheckpointError(f"no checkpoint in {path}: a run folder holds ckpt-e*-s*.pt files")
     else:
-        state = load_checkpoint(path)
-    cli_args = argparse.Namespace(**state["config"]["meta"]["cli_args"])
-    train, val, augment = build_data(cli_args)
-    model = build_model(cli_args, len(train.classes))
-    model.load_state_dict(state["model"])
+        state, found = load_checkpoint(path), path
+    model, val, augment = _model_and_data(state, found)
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    shown = display_path(found if path.is_dir() else path)
     result = {
-        "checkpoint": shown,
+        "checkpoint": display_path(found),
         "epoch": state["epoch"],
         "step_in_epoch": state["step_in_epoch"],
         "val": repr(val),
@@ -225,20 +269,79 @@ def cmd_evaluate(args) -> int:
     if args.ten_crop:
         result["ten_crop"] = evaluate(model, val, augment, ten_crop=True, device=device, progress=True)
     if args.save:
-        meta = {
-            "device": str(device),
-            "commit": git_commit(),
-            "command": command_line(),
-            "run_meta": state["history"]["meta"],
-        }
+        meta = {"device": str(device), "commit": git_commit(), "command": command_line(),
+                "run_meta": state["history"]["meta"]}
         write_json_atomic({**result, "meta": meta}, Path(args.save))
-    print(json.dumps({k: v for k, v in result.items() if k != "val"}))
+    print(write_json_line({k: v for k, v in result.items() if k != "val"}))
     return 0
 
 
+def _model_and_data(state, found: Path):
+    """(model with the checkpoint's weights, val data, augment) of a checkpoint from this command
+    (rebuilt from its options) or from the library's Trainer (from what it saved for this)."""
+    if not isinstance(state, dict) or not {"model", "config", "epoch", "history"} <= set(state):
+        held = ", ".join(map(str, list(state)[:5])) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{shown(found)} is not a training checkpoint (it holds {held}). Give a run "
+                              "folder or one of its ckpt-e*-s*.pt files.")
+    saved = state["config"].get("meta", {}).get("cli_args")
+    if saved is not None:
+        defaults = vars(build_parser().commands["train"].parse_args(["--out", "-"]))
+        cli_args = argparse.Namespace(**{**defaults, **saved})
+        train, val, augment = build_data(cli_args)
+        model = build_model(cli_args, len(train.classes))
+        model.load_state_dict(state["model"])
+        return model, val, augment
+    kit = state.get("evaluation") or {}
+    if not kit.get("pickled") or not kit.get("val"):
+        raise CheckpointError(
+            f"{shown(found)} was saved by the library's Trainer without "
+            + ("the name of its validation data (it was built in memory)" if kit.get("pickled") else
+               "the model's description (an older version, or a model that cannot be pickled)")
+            + ": evaluate it in Python, with the model and data it was trained with (alexnet_lib.evaluate.evaluate)."
+        )
+    model, augment, spec = open_evaluation_kit(kit, state["model"])
+    size = None if spec["name"] == "cifar10" and spec["size"] == 32 else spec["size"]
+    val = load_dataset(spec["name"], spec["split"], size=size)
+    if len(val) != spec.get("items", len(val)):
+        print(f"note: the run validated on {spec['items']} images of {spec['name']}/{spec['split']}; "
+              f"this is all {len(val)} of them", file=sys.stderr)
+    return model, val, augment
+
+
+# ----------------------------------------------------------------------- errors
+def stopped_message(argv: list, out: Path | None, e: BaseException) -> str:
+    """What a stop by Ctrl-C says: where the newest checkpoint is and the command that resumes."""
+    path = getattr(e, "checkpoint", None) or (checkpoint_paths(out)[0] if out and checkpoint_paths(out) else None)
+    if path is None:
+        return "stopped (Ctrl-C) before the first checkpoint: nothing was saved."
+    resume = [a for a in argv if a != "--overwrite"] + ([] if "--resume" in argv else ["--resume"])
+    return (f"stopped (Ctrl-C); the newest checkpoint is {shown(path)}. To continue:\n"
+            f"  python -m alexnet_lib {shlex.join(resume)}")
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    if argv is None:  # a program of its own: warnings in one line each, without Python's source line
+        warnings.formatwarning = lambda message, category, *_, **__: f"{category.__name__}: {message}\n"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    explicit = explicit_options(parser, argv, args)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args, explicit)
+    except KeyboardInterrupt as e:  # TrainingStopped (a checkpoint at the step), or Ctrl-C elsewhere
+        if args.debug and not isinstance(e, TrainingStopped):
+            raise
+        out = Path(args.out) if args.command == "train" else None
+        print(stopped_message(argv, out, e), file=sys.stderr)
+        return 128 + signal.SIGINT
+    except (ValueError, OSError, RuntimeError) as e:  # the library's errors say what to do; a bug keeps its traceback
+        if args.debug:
+            raise
+        hint = "" if isinstance(e, OptionError) else "\n(--debug shows where it happened)"
+        if isinstance(e, torch.OutOfMemoryError):
+            hint = "\nLower --batch-size, or --width, or add --amp." + hint
+        print(f"{type(e).__name__}: {e}{hint}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, OptionError) else EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 One function finds a dataset, :func:`find_dataset`. It looks, in this order, at
 
-1. ``$ALEXNET_DATA``,
+1. ``$ALEXNET_DATA`` (an error if it is set but not a folder: a misspelt path),
 2. ``./data`` (the folder you run from),
 3. the project's own ``data/`` folder,
-4. torchvision's download (CIFAR-10, Imagenette), only when ``download=True``,
+4. the download (``make data``), only when asked: ``download=True`` or ``$ALEXNET_DOWNLOAD=1``,
+5. the small sample committed in ``data/sample/``, in smoke mode only, and loudly,
 
 and otherwise stops with an error that names every place it looked and says how to
 get the data. Data roots are only read, never written: caches go to ``$ALEXNET_CACHE``
@@ -30,7 +31,6 @@ read as a stream (:class:`ImageFolderStream`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import pickle
@@ -42,18 +42,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .download import make_data
 from .images import (  # noqa: F401  (re-exported from their older home)
     IMAGE_EXTENSIONS,
     CorruptImageError,
     DatasetLayoutError,
     ImageFolderStream,
+    UnreadableDataError,
+    check_same_classes,
+    class_folders,
     decode_all,
     decode_image,
+    read_sample_labels,
     scan_image_folder,
     subsample,
+    unreadable,
 )
+from .storage import CacheFolderError, cache_dir, read_checked_cache, usable_cache_dir, write_cache  # noqa: F401
 from .transforms import resize_shorter_and_crop  # noqa: F401  (its older home)
-from .util import PROJECT_ROOT, atomic_save, display_path, project_root  # noqa: F401  (PROJECT_ROOT: its older home)
+from .util import PROJECT_ROOT, atomic_save, display_path, get_mode, project_root  # noqa: F401  (PROJECT_ROOT: older home)
 
 SPLITS = {
     "cifar10": ("train", "test"),
@@ -67,15 +74,20 @@ FOLDER_CANDIDATES = {
     "imagenet": ["imagenet", "ILSVRC2012", "ilsvrc2012"],
     "imagenet-samples": ["imagenet-samples"],
 }
+#: Datasets ``make data`` can download (the sample photos are taken from Imagenette's).
+DOWNLOADABLE = {"cifar10": ["cifar10"], "imagenette": ["imagenette"],
+                "imagenet-samples": ["imagenette", "imagenet-samples"]}
+GET_IT = ("run `make data` (python -m alexnet_lib.download) where the internet is reachable, or set ALEXNET_DOWNLOAD=1 "
+          "to download it on first use")
 HOW_TO_GET = {
-    "cifar10": "call load_dataset('cifar10', ..., download=True) on a machine with internet "
-    "(torchvision.datasets.CIFAR10), or put CIFAR-10 as cifar10/{train,test}/<class>/*.png under a data root",
-    "imagenette": "call load_dataset('imagenette', ..., download=True) on a machine with internet "
-    "(torchvision.datasets.Imagenette), or put it as imagenette/{train,val}/<wnid>/*.JPEG under a data root",
+    "cifar10": f"{GET_IT}, or put CIFAR-10 as cifar10/{{train,test}}/<class>/*.png under a data root",
+    "imagenette": f"{GET_IT}, or put it as imagenette/{{train,val}}/<wnid>/*.JPEG under a data root",
     "imagenet": "ILSVRC-2012 cannot be downloaded automatically: get it from image-net.org and arrange it "
     "as imagenet/{train,val}/<wnid>/*.JPEG (ImageFolder layout) under a data root",
-    "imagenet-samples": "put the sample photos and their labels.csv in imagenet-samples/ under a data root",
+    "imagenet-samples": f"{GET_IT} (the photos are taken from Imagenette), or put photos and their labels.csv in "
+    "imagenet-samples/ under a data root",
 }
+SAMPLE_LABEL = "the embedded sample"
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -87,14 +99,23 @@ def check_dataset_name(name: str) -> None:
         raise ValueError(f"unknown dataset {name!r}; valid datasets are {', '.join(map(repr, SPLITS))}.")
 
 
-def data_roots() -> list[tuple[str, Path]]:
-    """The places searched for data, in order, with the label shown in errors."""
+def data_roots(sample: bool = True) -> list[tuple[str, Path]]:
+    """The places searched for data, in order, with the label shown in errors; the embedded
+    sample (``data/sample``) last, unless ``sample=False``."""
     roots = []
     env = os.environ.get("ALEXNET_DATA")
     if env:
-        roots.append(("$ALEXNET_DATA", Path(env).expanduser()))
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DatasetNotFoundError(
+                f"ALEXNET_DATA={env!r} is not a folder{' (it is a file)' if path.exists() else ''}. "
+                "Set it to the folder that holds cifar10/, imagenette/, ... (check the spelling), or unset it."
+            )
+        roots.append(("$ALEXNET_DATA", path))
     roots.append(("./data", Path.cwd() / "data"))
     roots.append(("the project's data/", project_root() / "data"))
+    if sample:
+        roots.append((SAMPLE_LABEL, project_root() / "data" / "sample"))
     seen, unique = set(), []
     for label, path in roots:
         key = os.path.realpath(path)
@@ -102,13 +123,6 @@ def data_roots() -> list[tuple[str, Path]]:
             seen.add(key)
             unique.append((label, path))
     return unique
-
-
-def cache_dir() -> Path:
-    """Where decoded tensors are cached: ``$ALEXNET_CACHE`` or the project's data/cache."""
-    path = Path(os.environ.get("ALEXNET_CACHE", project_root() / "data" / "cache")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
@@ -135,39 +149,61 @@ def _locate_in(name: str, root: Path) -> Located | None:
     return None
 
 
-def find_dataset(name: str, download: bool = False) -> Located:
-    """Find ``name`` in the data roots (see the module docstring for the order)."""
+def find_dataset(name: str, download: bool | None = None, mode: str | None = None) -> Located:
+    """Find ``name`` in the data roots (see the module docstring for the order).
+
+    ``download`` (default: ``$ALEXNET_DOWNLOAD``) lets it download what no root holds. The
+    embedded sample is used only in smoke ``mode`` (default: :func:`util.get_mode`).
+    """
     check_dataset_name(name)
     roots = data_roots()
     for label, root in roots:
         found = _locate_in(name, root)
-        if found is not None:
+        if found is not None and label != SAMPLE_LABEL:
             found.root_label = f"{label} = {display_path(root)}"
             return found
+    if download is None:
+        download = os.environ.get("ALEXNET_DOWNLOAD", "").lower() in ("1", "true", "yes")
+    if download and name in DOWNLOADABLE:
+        root = make_data(only=DOWNLOADABLE[name])
+        found = _locate_in(name, root)
+        found.root_label = f"downloaded to {display_path(root)}"
+        return found
     looked = "\n".join(f"  - {label}: {display_path(root / FOLDER_CANDIDATES[name][0])}" for label, root in roots)
-    if download and name in ("cifar10", "imagenette"):
-        return _download(name, project_root() / "data")
+    if found is not None:  # only the embedded sample holds it
+        return _use_sample(found, get_mode(mode), looked)
     raise DatasetNotFoundError(
         f"dataset {name!r} not found. Looked in:\n{looked}\n"
         f"To fix: set ALEXNET_DATA to a folder that holds it, or {HOW_TO_GET[name]}."
     )
 
 
-def _download(name: str, root: Path) -> Located:  # pragma: no cover - needs the internet
-    """torchvision's own download, into the project's data/ folder."""
-    import torchvision
+_SAMPLES_ANNOUNCED: set = set()
 
-    root.mkdir(parents=True, exist_ok=True)
-    if name == "cifar10":
-        torchvision.datasets.CIFAR10(str(root), train=True, download=True)
-        torchvision.datasets.CIFAR10(str(root), train=False, download=True)
-    else:
-        for split in ("train", "val"):
-            torchvision.datasets.Imagenette(str(root), split=split, size="320px", download=True)
-    found = _locate_in(name, root)
-    assert found is not None, f"torchvision downloaded {name} but it is not where expected under {root}"
-    found.root_label = f"downloaded to {root}"
+
+def _use_sample(found: Located, mode: str, looked: str) -> Located:
+    """The embedded sample, in smoke mode, announced once per dataset; an error in any other mode."""
+    images = sum(1 for p in found.path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if mode != "smoke":
+        raise DatasetNotFoundError(
+            f"dataset {found.name!r} is not here, only its embedded sample ({images} images in "
+            f"{display_path(found.path)}), and {mode} mode needs the real data: a result on a sample that small "
+            f"would mean nothing. Looked in:\n{looked}\nTo fix: set ALEXNET_DATA to a folder that holds it, or "
+            f"{HOW_TO_GET[found.name]}; or run in smoke mode (ALEXNET_MODE=smoke), which checks the code only."
+        )
+    if found.name not in _SAMPLES_ANNOUNCED:
+        _SAMPLES_ANNOUNCED.add(found.name)
+        warnings.warn(
+            f"USING THE EMBEDDED SAMPLE of {found.name!r}: {images} images in {display_path(found.path)}, enough to "
+            f"run the code in smoke mode, not to measure anything. For the real data, {HOW_TO_GET[found.name]}.",
+            SampleDataWarning, stacklevel=3,
+        )
+    found.root_label = f"{SAMPLE_LABEL} = {display_path(found.path.parent)} (smoke mode only)"
     return found
+
+
+class SampleDataWarning(UserWarning):
+    """A dataset was found only in the embedded sample."""
 
 
 @dataclass
@@ -201,6 +237,14 @@ class ImageTensors:
         return dict(zip(self.classes, counts))
 
 
+def _load_pickle(path: Path) -> dict:
+    """A CIFAR pickle as a dict with str keys: the release's (Python 2 strings, read as latin1, as
+    torchvision does) or one written by Python 3 (str or bytes keys)."""
+    with open(path, "rb") as fh:
+        blob = pickle.load(fh, encoding="latin1")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in blob.items()}
+
+
 def _read_cifar_pickle(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, list]:
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     images, labels = [], []
@@ -210,14 +254,12 @@ def _read_cifar_pickle(path: Path, split: str) -> tuple[torch.Tensor, torch.Tens
             raise DatasetLayoutError(
                 f"CIFAR-10 batch file {f} is missing; re-download torchvision's cifar-10-batches-py."
             )
-        with open(f, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels += list(batch[b"labels"])
+        batch = _load_pickle(f)
+        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels += list(batch["labels"])
     meta = path / "batches.meta"
     if meta.exists():
-        with open(meta, "rb") as fh:
-            classes = [c.decode() for c in pickle.load(fh, encoding="bytes")[b"label_names"]]
+        classes = [c.decode() if isinstance(c, bytes) else c for c in _load_pickle(meta)["label_names"]]
     else:
         classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64), classes
@@ -236,7 +278,7 @@ def load_dataset(
     split: str = "train",
     size: int | None = None,
     limit: int | None = None,
-    download: bool = False,
+    download: bool | None = None,
     cache: bool = True,
     on_corrupt: str = "error",
     progress: bool = True,
@@ -253,12 +295,26 @@ def load_dataset(
         on_corrupt: "error" (default: stop, naming the file) or "skip" (leave the file
             out, with a warning naming it; the count is in ``.info["skipped"]``).
     """
-    _check_load_arguments(name, split, on_corrupt)
-    loc = find_dataset(name, download=download)
+    _check_load_arguments(name, split, on_corrupt, limit)
+    try:
+        loc = find_dataset(name, download=download)
+    except PermissionError as e:
+        raise unreadable(e.filename, e) from e
     t0 = time.perf_counter()
     files, classes, key = _list_files(loc, name, split, size, limit)
-    cache_path = cache_dir() / f"{name}-{split}-{size or 'native'}-{limit or 'all'}-{key}.pt" if cache else None
+    folder = usable_cache_dir() if cache else None
+    cache_path = folder / f"{name}-{split}-{size or 'native'}-{limit or 'all'}-{key}.pt" if folder else None
     data = _read_cache(cache_path, loc, name, split)
+    if data is not None and on_corrupt == "error" and data.info.get("skipped"):
+        skipped = data.info["skipped"]  # the same files, unchanged since: the cache key holds their mtimes
+        raise CorruptImageError(
+            f"cannot decode image {skipped[0]}" + (f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else "")
+            + ": it was left out when this split was decoded with on_corrupt='skip'. Delete or replace the file, "
+            "or load with on_corrupt='skip' (command line: --on-corrupt skip) to leave it out with a warning."
+        )
+    if data is not None and data.info.get("skipped"):
+        warnings.warn(f"skipped {len(data.info['skipped'])} corrupt image(s) (when this split was decoded): "
+                      + ", ".join(data.info["skipped"][:5]), stacklevel=2)
     from_cache = data is not None
     if data is None:
         if files is None:
@@ -271,13 +327,16 @@ def load_dataset(
         info = {"decode_seconds": time.perf_counter() - t0, "skipped": [str(s) for s in skipped], "files": len(labels)}
         data = ImageTensors(images, labels, list(classes), str(loc.path), name, split, info)
         if cache_path is not None:
-            atomic_save({"images": images, "labels": labels, "classes": list(classes), "info": info}, cache_path)
+            write_cache({"images": images, "labels": labels, "classes": list(classes), "info": info}, cache_path,
+                        ("images", "labels"))
     data.info.update(load_seconds=time.perf_counter() - t0, from_cache=from_cache, root=loc.root_label)
     return data
 
 
-def _check_load_arguments(name: str, split: str, on_corrupt: str) -> None:
+def _check_load_arguments(name: str, split: str, on_corrupt: str, limit: int | None) -> None:
     check_dataset_name(name)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (about that many training images), got {limit}; None: all")
     if split not in SPLITS[name]:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits are {', '.join(map(repr, SPLITS[name]))}.")
     if on_corrupt not in ("error", "skip"):
@@ -293,28 +352,35 @@ def _list_files(loc: Located, name: str, split: str, size: int | None, limit: in
     """(files with labels, class names, cache key) of a split; files and classes are None for
     CIFAR-10's pickles, whose key is their folder."""
     if loc.layout == "cifar-pickle":
-        return None, None, _fingerprint([name, split, loc.path.resolve(), size, limit, "pickle"])
+        stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(loc.path.glob("*_batch*"))]
+        return None, None, _fingerprint([name, split, loc.path.resolve(), size, limit, "pickle", *stats])
     if loc.layout == "samples":
         items, classes = _scan_samples(loc.path)
     else:
         items, classes = scan_image_folder(loc.path / split)
+        others = [s for s in SPLITS[name] if s != split and (loc.path / s).is_dir()]
+        check_same_classes(loc.path, {split: classes, **{s: class_folders(loc.path / s) for s in others}})
     items = subsample(items, limit)
-    stats = [(str(f.relative_to(loc.path)), f.stat().st_size) for f, _ in items]
+    # an image edited in place keeps its size but not its modification time
+    stats = [(str(f.relative_to(loc.path)), *_size_and_mtime(f)) for f, _ in items]
     return items, classes, _fingerprint([name, split, loc.path.resolve(), size, limit, len(stats), *stats])
 
 
-def _read_cache(cache_path: Path | None, loc: Located, name: str, split: str) -> ImageTensors | None:
-    """The cached split, or None if there is none; a damaged cache is decoded again, never trusted."""
-    if cache_path is None or not cache_path.exists():
-        return None
+def _size_and_mtime(path: Path) -> tuple[int, int]:
     try:
-        blob = torch.load(cache_path, weights_only=True)
-        return ImageTensors(
-            blob["images"], blob["labels"], blob["classes"], str(loc.path), name, split, dict(blob["info"])
-        )
-    except Exception as e:
-        warnings.warn(f"cache file {cache_path} is unreadable ({e}); decoding again", stacklevel=3)
+        st = path.stat()
+    except PermissionError as e:
+        raise unreadable(path, e) from e
+    return st.st_size, st.st_mtime_ns
+
+
+def _read_cache(cache_path: Path | None, loc: Located, name: str, split: str) -> ImageTensors | None:
+    """The cached split, or None if there is none; a damaged cache (its checksum tells) is decoded
+    again, never trusted."""
+    blob = read_checked_cache(cache_path, ("images", "labels"))
+    if blob is None:
         return None
+    return ImageTensors(blob["images"], blob["labels"], blob["classes"], str(loc.path), name, split, dict(blob["info"]))
 
 
 def _read_cifar_pickle_split(path: Path, split: str, size: int | None, limit: int | None):
@@ -339,8 +405,8 @@ def _decode_files(files, where: Path, size: int | None, on_corrupt: str, progres
     shapes = {a.shape for a, _ in kept}
     if len(shapes) > 1:
         raise DatasetLayoutError(
-            f"images in {where.parent} have different sizes {sorted(shapes)[:3]}...; "
-            "pass size=... to resize them to one size."
+            f"images in {where} have different sizes {sorted(shapes)[:3]}...; pass size=... to load_dataset to "
+            "resize them to one size (the command line does so for Imagenette; CIFAR-10's images must all be 32x32)."
         )
     images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
     return images, torch.tensor([lab for _, lab in kept], dtype=torch.int64), skipped
@@ -348,16 +414,8 @@ def _decode_files(files, where: Path, size: int | None, on_corrupt: str, progres
 
 def _scan_samples(path: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     """imagenet-samples: one photo per class; labels are the ILSVRC-2012 indices in labels.csv."""
-    table = path / "labels.csv"
-    if not table.exists():
-        raise DatasetLayoutError(
-            f"{table} is missing: imagenet-samples needs its labels.csv "
-            "(file, wnid, ilsvrc2012_index, class_name, ...)."
-        )
-    with open(table, newline="") as fh:
-        rows = list(csv.DictReader(fh))
     items, classes = [], []
-    for row in rows:
+    for row in read_sample_labels(path):
         items.append((path / row["file"], len(classes)))
         classes.append(f"{row['class_name']} ({row['ilsvrc2012_index']})")
     return items, classes
@@ -366,9 +424,7 @@ def _scan_samples(path: Path) -> tuple[list[tuple[Path, int]], list[str]]:
 def imagenet_samples() -> list[dict]:
     """The sample photos as rows of labels.csv, with the full path of each file."""
     loc = find_dataset("imagenet-samples")
-    with open(loc.path / "labels.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_sample_labels(loc.path)
     for row in rows:
         row["path"] = loc.path / row["file"]
-        row["ilsvrc2012_index"] = int(row["ilsvrc2012_index"])
     return rows

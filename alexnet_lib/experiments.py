@@ -28,35 +28,29 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import torch
 from torch import nn
 
-from .analysis import VERDICTS, compare, format_spread, spread  # noqa: F401  (re-exported for the chapters)
+from .analysis import VERDICTS as OLD_VERDICTS
+from .analysis import compare, format_spread, spread  # noqa: F401  (re-exported for the chapters)
 from .checkpoint import History
 from .data import data_roots
 from .recipes import paper_data  # noqa: F401  (re-exported for the chapters)
+from .stats import VERDICTS, Comparison, Regime
+from .stats import compare as judge
 from .train import Trainer
-from .util import default_device, device_description, display_path, git_commit, progress, results_dir  # noqa: F401
+from .util import (  # noqa: F401  (MODES, ModeError, progress: re-exported for the chapters)
+    MODES,
+    ModeError,
+    default_device,
+    device_description,
+    display_path,
+    get_mode,
+    git_commit,
+    progress,
+    results_dir,
+)
 
 #: Where recorded results live when this module is imported (``util.results_dir()`` reads
 #: ``$ALEXNET_RESULTS`` at each call; the functions here use it).
 RESULTS_DIR = results_dir()
-
-MODES = ("smoke", "quick", "full")
-
-
-class ModeError(ValueError):
-    """ALEXNET_MODE holds something other than smoke, quick or full."""
-
-
-def get_mode(mode: str | None = None) -> str:
-    """The run mode: the argument, else ``$ALEXNET_MODE``, else full on a GPU, quick on a CPU."""
-    mode = mode or os.environ.get("ALEXNET_MODE") or ("full" if torch.cuda.is_available() else "quick")
-    mode = mode.strip().lower()
-    if mode not in MODES:
-        raise ModeError(
-            f"unknown ALEXNET_MODE={mode!r}; valid modes are {', '.join(map(repr, MODES))} "
-            "(smoke: CI-sized, quick: a few minutes on a CPU, full: the paper's sizes on a GPU)."
-        )
-    return mode
-
 
 #: Sizes of each named experiment in each mode. Seeds are run seeds; ``limit`` is a
 #: class-balanced subset of the training set (None: all of it).
@@ -179,6 +173,7 @@ class Chapter:
 
     def __init__(self, title: str, mode: str | None = None, data: str = "", seed: int | None = None):
         self.title, self.mode, self.start = title, get_mode(mode), time.perf_counter()
+        os.environ["ALEXNET_MODE"] = self.mode  # the chapter's mode holds for all it runs (data included)
         self.device = default_device()
         roots = ", ".join(f"{label}={display_path(path)}" for label, path in data_roots())
         print(f"{title}\nmode: {self.mode} | device: {device_description(self.device)} | torch {torch.__version__}")
@@ -232,9 +227,11 @@ class Claim:
     """One claim of the paper as a chapter measured it, with its verdict.
 
     ``baseline`` and ``variant`` hold one value of ``metric`` per seed (or per run); the
-    effect is variant − baseline, and ``effect_std`` its standard error. Anything a claim
-    records beyond these goes in ``details`` (per-seed ratios, a second comparison, notes),
-    and is stored beside them in the same JSON object.
+    effect is variant − baseline (a ratio with ``log_scale``), judged by the one procedure of
+    ``stats.compare`` with the design (``paired`` or not), the paper's direction and the regime
+    recorded here, so the verdict can be recomputed from the record (:func:`judged`).
+    Anything a claim records beyond these goes in ``details`` (a second comparison, notes),
+    stored beside them in the same JSON object.
     """
 
     key: str
@@ -250,11 +247,17 @@ class Claim:
     variant: list | None = None
     effect: float | None = None
     effect_std: float | None = None
+    paper_says: str = ""  # "lower" or "higher": the variant's side of the baseline in the paper
+    paper_value: float | None = None  # the paper's effect in the claim's units, where it gives a number
+    paired: bool | None = None
+    log_scale: bool = False
+    regime: str = ""  # how the runs differ from the paper's regime ("" when comparable)
+    comparison: dict | None = None  # stats.Comparison: the interval, df, detectable effect
     details: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.verdict not in VERDICTS:
+        if self.verdict not in VERDICTS + OLD_VERDICTS:
             raise ValueError(f"claim {self.key!r}: unknown verdict {self.verdict!r}; valid verdicts are {VERDICTS}")
         for name in ("key", "claim", "chapter", "paper_effect", "metric", "scale"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
@@ -272,13 +275,24 @@ class Claim:
     @property
     def n(self) -> int:
         """How many runs the effect rests on."""
+        if self.comparison:
+            return self.comparison["n"]
         return len(self.variant or []) or len(self.meta.get("seeds", []))
+
+    def rejudge(self) -> Comparison:
+        """The one procedure run again on the recorded per-run values."""
+        regime = Regime(not self.regime, self.regime)
+        return judge(self.baseline, self.variant, self.paper_says, paired=bool(self.paired), regime=regime,
+                     log_scale=self.log_scale)
 
     def to_json(self) -> dict:
         """One flat JSON object: the fields, then the details, then the run's metadata."""
         blob = {k: v for k, v in asdict(self).items() if k not in ("details", "meta")}
         if self.baseline is None:
             for k in ("baseline_label", "variant_label", "baseline", "variant", "effect_std"):
+                blob.pop(k)
+        if self.comparison is None:
+            for k in ("paper_says", "paper_value", "paired", "log_scale", "regime", "comparison"):
                 blob.pop(k)
         return {**blob, **self.details, "meta": self.meta}
 
@@ -287,6 +301,30 @@ class Claim:
         names = {f.name for f in fields(cls)} - {"details"}
         known = {k: v for k, v in blob.items() if k in names}
         return cls(**known, details={k: v for k, v in blob.items() if k not in names})
+
+
+def judged(key: str, claim: str, chapter: str, paper_effect: str, metric: str, scale: str, baseline, variant,
+           paper_says: str, paired: bool, regime: Regime | None = None, log_scale: bool = False,
+           paper_value: float | None = None, baseline_label: str = "", variant_label: str = "",
+           details: dict | None = None) -> Claim:
+    """A claim judged by the one procedure (``stats.compare``) from per-run values.
+
+    ``regime`` is ``Regime(comparable, note)``: how far the runs are from the paper's setting
+    (default: comparable). A claim whose interval excludes zero in the paper's direction
+    "replicates" only in a comparable regime; otherwise it holds in "direction only".
+    """
+    regime = regime or Regime(True, "")
+    result = judge(baseline, variant, paper_says, paired=paired, regime=regime, log_scale=log_scale)
+    effect = None if math.isnan(result.effect) else result.effect
+    std = None if math.isnan(result.standard_error) else result.standard_error
+    return Claim(key=key, claim=claim, chapter=chapter, paper_effect=paper_effect, metric=metric,
+                 verdict=result.verdict, scale=scale, baseline_label=baseline_label, variant_label=variant_label,
+                 baseline=[float(x) for x in baseline], variant=[float(x) for x in variant], effect=effect,
+                 effect_std=std, paper_says=paper_says, paper_value=paper_value, paired=paired, log_scale=log_scale,
+                 regime="" if regime.comparable else regime.note,
+                 comparison={k: (None if isinstance(v, float) and math.isnan(v) else v)
+                             for k, v in result.to_json().items()},
+                 details=details or {})
 
 
 def record_claim(claim: Claim, mode: str, seeds, seconds: float | None = None) -> None:

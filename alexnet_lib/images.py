@@ -1,17 +1,21 @@
 """Image files: finding them in class folders, decoding them, streaming them.
 
-* :func:`scan_image_folder` lists an ImageFolder-style split (``<split>/<class>/<image>``),
-  and :func:`subsample` takes a fixed class-balanced subset of it;
+* :func:`scan_image_folder` lists an ImageFolder-style split (``<split>/<class>/<image>``,
+  images in sub-folders of a class folder included), :func:`check_same_classes` makes sure
+  every split has the same class folders, and :func:`subsample` takes a fixed
+  class-balanced subset;
 * :func:`decode_image` and :func:`decode_all` turn files into uint8 arrays. Every image is
-  converted to RGB and, when a size is given, rescaled as §2 says (shorter side to the
-  size, then the central square). A file that cannot be decoded raises
-  :class:`CorruptImageError`, naming the file and what to do;
+  converted to RGB (16-bit images by their high byte, as PIL does for 16-bit colour) and,
+  when a size is given, rescaled as §2 says (shorter side to the size, then the central
+  square). A file that cannot be decoded raises :class:`CorruptImageError`, and one that
+  cannot be read :class:`UnreadableDataError`, each naming the file and what to do;
 * :class:`ImageFolderStream` reads a tree too large to hold in memory (ILSVRC-2012) image by
   image, for a DataLoader.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import warnings
@@ -36,18 +40,48 @@ class CorruptImageError(ValueError):
     """An image file cannot be decoded."""
 
 
+class UnreadableDataError(PermissionError):
+    """A data folder or file exists but this user may not read it."""
+
+
+def is_junk_folder(name: str) -> bool:
+    """Folders that are never classes: macOS archive debris, hidden folders (.ipynb_checkpoints)."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def unreadable(path, error: OSError) -> UnreadableDataError:
+    return UnreadableDataError(
+        f"cannot read {path}: {error.strerror or error}. Give your user read access to it "
+        f"(for a folder: chmod -R u+rX {path}), or set ALEXNET_DATA to a readable copy of the data."
+    )
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with 16-bit (and 32-bit integer) grey images reduced by their high byte; PIL's own
+    conversion would clip them to white."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        wide = np.asarray(img).astype(np.int64)
+        img = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8), mode="L")
+    return img.convert("RGB")
+
+
 def decode_image(path: Path, size: int | None = None) -> np.ndarray:
     """One image as an H×W×3 uint8 array; shorter side to ``size`` and centre crop."""
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            img = _to_rgb(img)
             if size is not None:
                 img = resize_shorter_and_crop(img, size)
             return np.asarray(img, dtype=np.uint8)
+    except PermissionError as e:
+        raise unreadable(path, e) from e
+    except FileNotFoundError as e:
+        raise CorruptImageError(f"image {path} does not exist (it was moved or deleted after the folder was listed)."
+                                " Restore it, or load again to list the folder afresh.") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CorruptImageError(
             f"cannot decode image {path}: {e}. Delete or replace the file, "
-            "or load with on_corrupt='skip' to leave it out with a warning."
+            "or load with on_corrupt='skip' (command line: --on-corrupt skip) to leave it out with a warning."
         ) from e
 
 
@@ -77,8 +111,43 @@ def decode_all(files: list[Path], size: int | None, on_corrupt: str = "error", p
     return arrays, skipped
 
 
+def _listdir(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except PermissionError as e:
+        raise unreadable(folder, e) from e
+
+
+def class_folders(split_dir: Path) -> list[str]:
+    """The class folders of a split, sorted by name; junk folders (``__MACOSX``, hidden ones)
+    are left out with a warning that names them."""
+    entries = [p for p in _listdir(split_dir) if p.is_dir()]
+    junk = [p.name for p in entries if is_junk_folder(p.name)]
+    if junk:
+        warnings.warn(f"{split_dir}: ignored {', '.join(junk)} (not class folders)", stacklevel=3)
+    return [p.name for p in entries if not is_junk_folder(p.name)]
+
+
+def _images_under(folder: Path) -> list[Path]:
+    """Every image file in ``folder`` and its sub-folders (hidden ones and __MACOSX left out), sorted."""
+    try:
+        with os.scandir(folder) as it:  # DirEntry knows file from folder without a stat per file
+            entries = sorted(it, key=lambda e: e.name)
+    except PermissionError as e:
+        raise unreadable(folder, e) from e
+    found = []
+    for entry in entries:
+        if entry.is_dir():
+            if not is_junk_folder(entry.name):
+                found += _images_under(Path(entry.path))
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and not entry.name.startswith("."):
+            found.append(Path(entry.path))
+    return found
+
+
 def scan_image_folder(split_dir: Path) -> tuple[list[tuple[Path, int]], list[str]]:
-    """(file, label) pairs of an ImageFolder-style split, classes sorted by name."""
+    """(file, label) pairs of an ImageFolder-style split, classes sorted by name. Images in
+    sub-folders of a class folder belong to that class (as in torchvision's ImageFolder)."""
     if not split_dir.is_dir():
         parent = split_dir.parent
         have = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
@@ -86,8 +155,8 @@ def scan_image_folder(split_dir: Path) -> tuple[list[tuple[Path, int]], list[str
             f"missing split folder {split_dir}. Found {have or 'no sub-folders'} in {parent}. "
             f"Expected {parent}/<split>/<class>/<image> with the split named {split_dir.name!r}."
         )
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    loose = [p.name for p in split_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    classes = class_folders(split_dir)
+    loose = [p.name for p in _listdir(split_dir) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     if not classes:
         raise DatasetLayoutError(
             f"{split_dir} has no class folders"
@@ -101,7 +170,7 @@ def scan_image_folder(split_dir: Path) -> tuple[list[tuple[Path, int]], list[str
         )
     items = []
     for label, cls in enumerate(classes):
-        files = sorted(p for p in (split_dir / cls).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = _images_under(split_dir / cls)
         if not files:
             raise DatasetLayoutError(
                 f"class folder {split_dir / cls} holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
@@ -109,6 +178,65 @@ def scan_image_folder(split_dir: Path) -> tuple[list[tuple[Path, int]], list[str
             )
         items += [(f, label) for f in files]
     return items, classes
+
+
+def check_same_classes(dataset_dir: Path, classes: dict) -> None:
+    """Raise DatasetLayoutError unless every split in ``classes`` ({split: class names}) has the
+    same classes: a label is a class's position in the sorted list, so one folder more or less in
+    one split shifts the labels of every class after it."""
+    splits = list(classes)
+    reference = splits[0]
+    for split in splits[1:]:
+        if classes[split] == classes[reference]:
+            continue
+        only_ref = sorted(set(classes[reference]) - set(classes[split]))
+        only_other = sorted(set(classes[split]) - set(classes[reference]))
+        parts = [f"only in {reference}/: {', '.join(only_ref)}" if only_ref else "",
+                 f"only in {split}/: {', '.join(only_other)}" if only_other else ""]
+        raise DatasetLayoutError(
+            f"the splits of {dataset_dir} have different class folders ({'; '.join(p for p in parts if p)}). "
+            "Every split needs the same class folders, or the labels of one split would mean other classes "
+            "in the other. Add the missing class folders, or remove (or move away) the extra ones."
+        )
+
+
+SAMPLE_COLUMNS = ("file", "wnid", "ilsvrc2012_index", "class_name")
+
+
+def read_sample_labels(folder: Path) -> list[dict]:
+    """The rows of ``folder/labels.csv`` (the sample photos), checked: the columns are there, each
+    row names a file that exists and an integer class index (made an int here)."""
+    table = folder / "labels.csv"
+    if not table.exists():
+        raise DatasetLayoutError(
+            f"{table} is missing: the sample photos need their labels.csv ({', '.join(SAMPLE_COLUMNS)}, ...)."
+        )
+    try:
+        with open(table, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows, header = list(reader), reader.fieldnames or []
+    except PermissionError as e:
+        raise unreadable(table, e) from e
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetLayoutError(f"{table} is not a readable CSV file ({e}). Restore the original labels.csv.") from e
+    fix = f"Restore the original labels.csv; its first line names the columns {', '.join(SAMPLE_COLUMNS)}."
+    missing = [c for c in SAMPLE_COLUMNS if c not in header]
+    if missing or not rows:
+        what = f"lacks the column(s) {', '.join(missing)} (its first line is {header})" if missing else "has no rows"
+        raise DatasetLayoutError(f"{table} {what}. {fix}")
+    for line, row in enumerate(rows, start=2):
+        try:
+            row["ilsvrc2012_index"] = int(row["ilsvrc2012_index"])
+        except (TypeError, ValueError):
+            raise DatasetLayoutError(
+                f"{table}, line {line}: ilsvrc2012_index is {row['ilsvrc2012_index']!r}, not a class number. {fix}"
+            ) from None
+        if not row["file"] or not (folder / row["file"]).is_file():
+            raise DatasetLayoutError(
+                f"{table}, line {line} names the photo {row['file']!r}, which is not in {folder}. "
+                "Put the photo there, or remove its line."
+            )
+    return rows
 
 
 def subsample(items: list[tuple[Path, int]], limit: int | None, seed: int = 0) -> list[tuple[Path, int]]:

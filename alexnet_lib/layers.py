@@ -1,6 +1,7 @@
 """Layers of the paper that PyTorch does not have in the form the paper uses.
 
-* ``LocalResponseNorm``: AlexNet §3.3, across channels, inside each tower.
+* ``LocalResponseNorm``: AlexNet §3.3, across channels, inside each tower (on a CPU, the
+  fused kernel of :mod:`alexnet_lib.lrn_cpu`).
 * ``PReLU``: He et al. 2015 §2.1, channel-wise or channel-shared, a = 0.25 at init.
 * ``LocallyConnected2d``: cuda-convnet's unshared convolution, used by the
   CIFAR-10 nets behind the paper's "13% -> 11%" LRN claim.
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import lrn_cpu
 from .util import check_choice
 
 #: Max-pooling of §3.4: (window z, stride s). The paper's overlapping pooling, and the
@@ -56,7 +58,8 @@ class _LRN(torch.autograd.Function):
     ∂L/∂a_j = g_j s_j^-β − 2α'β a_j Σ_{i: j in window(i)} g_i a_i s_i^(−β−1)
 
     Written by hand so forward + backward make a few passes over memory instead of the
-    dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes.
+    dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes. This is
+    the LRN off the CPU, and on a CPU where the fused kernel (``lrn_cpu``) cannot be built.
     The channels are viewed as (towers, channels per tower), which needs no copy in either
     memory layout, so a channels_last input gives a channels_last output.
     """
@@ -94,6 +97,10 @@ def local_response_norm(
     ``α' = α / n`` for the ``cuda-convnet`` and ``caffe`` conventions and ``α`` for
     ``paper-literal``. ``groups`` splits the channels into towers that never see each
     other's maps; channels past a group's edge count as zero.
+
+    On a CPU this runs the fused kernel of :mod:`alexnet_lib.lrn_cpu` (built on first use);
+    elsewhere, or where it cannot be built, the hand-written autograd function ``_LRN``.
+    Both give the formula's numbers, in NCHW and channels_last alike.
     """
     check_choice("alpha_convention", alpha_convention, LRN_ALPHA_CONVENTIONS)
     if x.dim() < 3:
@@ -104,6 +111,8 @@ def local_response_norm(
     a = alpha if alpha_convention == "paper-literal" else alpha / size
     if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
         x = x.contiguous()
+    if lrn_cpu.supports(x) and lrn_cpu.available():
+        return lrn_cpu.lrn(x, size, a, beta, k, groups)
     return _LRN.apply(x, size, a, beta, k, groups)
 
 

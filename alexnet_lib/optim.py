@@ -9,6 +9,8 @@ and differs after ε changes (:class:`PaperSGD` says how); both are available by
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -27,7 +29,7 @@ class PaperSGD(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 5e-4):
-        if lr <= 0:
+        if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be positive, got {lr} (the paper starts at 0.01)")
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum} (the paper uses 0.9)")
@@ -76,9 +78,24 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 def make_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float):
     check_choice("optimizer", name, OPTIMIZERS)
-    if lr <= 0:
+    if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"learning rate must be positive, got {lr} (the paper starts at 0.01)")
     groups = parameter_groups(model, weight_decay)
     if name == "paper":
         return PaperSGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, scheduler, lr: float) -> None:
+    """Change the learning rate by hand, as the paper did (§5), from the next step on: in every
+    parameter group, and in the schedule's record of it, so that a later ÷10 starts from ``lr``.
+    The paper's rule carries its momentum v over unchanged (PaperSGD); torch's SGD rescales it."""
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"learning rate must be a positive number, got {lr} (the paper starts at 0.01)")
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if "initial_lr" in group:
+            group["initial_lr"] = lr
+    for name in ("base_lrs", "_last_lr"):
+        if scheduler is not None and hasattr(scheduler, name):
+            setattr(scheduler, name, [lr] * len(optimizer.param_groups))

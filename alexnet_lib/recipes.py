@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import ImageFolderStream, find_dataset, load_dataset
+from .data import ImageFolderStream, check_same_classes, find_dataset, load_dataset
 from .model import AlexNet
 from .small_nets import CifarNet
 from .transforms import Augment, channel_mean, mean_image, pca_basis
@@ -38,8 +38,8 @@ def build_model(
     width: float = 1.0,
     input_size: int = 224,
 ) -> nn.Module:
-    """A fresh model by name. The CIFAR nets take ``activation``, ``pooling`` and (the LRN
-    pair only) ``lrn``; AlexNet takes every option."""
+    """A fresh model by name. The CIFAR nets take ``activation``, ``pooling``, ``width`` and
+    (the LRN pair only) ``lrn``; AlexNet takes every option."""
     check_choice("model", name, MODELS)
     if name == "alexnet":
         return AlexNet(
@@ -56,7 +56,8 @@ def build_model(
         )
     kind = "fig1" if name == "cifar-fig1" else "lrn-pair"
     return CifarNet(
-        kind, activation=activation, lrn=lrn and kind == "lrn-pair", num_classes=num_classes, pooling=pooling
+        kind, activation=activation, lrn=lrn and kind == "lrn-pair", num_classes=num_classes, pooling=pooling,
+        width=width,
     )
 
 
@@ -69,6 +70,8 @@ def paper_data(
     flip: bool = True,
     scale: float = 1.0,
     crop: int | None = None,
+    on_corrupt: str = "error",
+    download: bool | None = None,
 ):
     """(train, val, augment) with the paper's pipeline (§2, §4.1), scaled to ``input_size``.
 
@@ -77,17 +80,20 @@ def paper_data(
     training images, and training takes random input_size crops with flips and PCA colour.
     CIFAR-10 is kept at 32×32 (no crop unless ``crop`` is smaller). ILSVRC-2012 is streamed
     from its folders; its mean and PCA basis come from 2,000 of its training images.
+    ``on_corrupt`` and ``download`` are passed on to :func:`data.load_dataset`.
     """
     check_choice("mean", mean, MEANS)
     cifar = dataset == "cifar10"
     store = None if cifar else round(input_size * 256 / 224)
     if dataset == "imagenet":
         root = find_dataset("imagenet").path
-        train, val = ImageFolderStream(root / "train", size=store), ImageFolderStream(root / "val", size=store)
+        train = ImageFolderStream(root / "train", size=store, on_corrupt=on_corrupt)
+        val = ImageFolderStream(root / "val", size=store, on_corrupt=on_corrupt)
+        check_same_classes(root, {"train": train.classes, "val": val.classes})
         images = torch.stack([train[i][0] for i in torch.randperm(len(train))[:2000].tolist()])
     else:
-        train = load_dataset(dataset, "train", size=store, limit=limit)
-        val = load_dataset(dataset, "test" if cifar else "val", size=store)
+        train = load_dataset(dataset, "train", size=store, limit=limit, on_corrupt=on_corrupt, download=download)
+        val = load_dataset(dataset, "test" if cifar else "val", size=store, on_corrupt=on_corrupt, download=download)
         images = train.images
     m = mean_image(images) if mean == "pixel" else channel_mean(images)
     crop = crop or (32 if cifar else input_size)

@@ -9,12 +9,17 @@ The trainer works on uint8 batches and augments them as tensors (``transforms.Au
 Every epoch's data order and augmentation are drawn from generators seeded by
 (seed, epoch), and every random state is saved with the checkpoint, so a run that is
 killed and resumed ends with the same weights, bit for bit, as one that never stopped.
+A resumed run must have its checkpoint's settings (only the learning rate may change, as
+the paper's was lowered by hand), one process at a time trains in a folder, and a stop
+asked for (``Trainer.stop_requested``, Ctrl-C at the command line) saves a checkpoint at
+the next step boundary.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -26,17 +31,25 @@ from .analysis import epochs_to_levels, epochs_to_reach  # noqa: F401  (their ol
 from .batches import all_ranks, barrier, distributed_setup, epoch_batches, epoch_seed, iterate_batches, on_device  # noqa: F401
 from .checkpoint import (  # noqa: F401  (CheckpointError, load_checkpoint: their older home)
     CheckpointError,
+    EpochTotals,
     History,
+    RunFolderError,
     checkpoint_paths,
+    data_identity,
+    evaluation_kit,
     load_checkpoint,
     load_latest_checkpoint,
+    mismatch_error,
+    resume_differences,
     rng_state,
+    run_meta,
     save_checkpoint,
     set_rng_state,
 )
 from .data import ImageTensors
 from .evaluate import evaluate, topk_hits
-from .optim import OPTIMIZERS, PaperSGD, make_optimizer, parameter_groups  # noqa: F401  (PaperSGD, parameter_groups: older home)
+from .optim import OPTIMIZERS, PaperSGD, make_optimizer, parameter_groups, set_learning_rate  # noqa: F401
+from .storage import FolderLock, shown, write_json_safely
 from .util import (  # noqa: F401  (git_commit, write_json_atomic: their older home)
     check_choice,
     command_line,
@@ -53,6 +66,14 @@ SCHEDULES = ("plateau", "step", "constant")
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """A stop was asked for (``Trainer.stop_requested``); ``checkpoint`` is where the run can resume."""
+
+    def __init__(self, message: str, checkpoint: Path | None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 # ----------------------------------------------------------------------- configuration
@@ -97,11 +118,11 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size} (the paper uses 128)")
-        if self.lr <= 0:
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be positive, got {self.lr} (the paper starts at 0.01)")
         if self.epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-        if self.weight_decay < 0:
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
@@ -125,34 +146,6 @@ def sgd_step(
     loss.backward()
     optimizer.step()
     return loss.detach(), logits.detach()
-
-
-@dataclass
-class EpochTotals:
-    """The running sums of one epoch in one process: the loss summed over images, top-1 and
-    top-5 hits, images seen and seconds spent."""
-
-    loss: float = 0.0
-    top1: int = 0
-    top5: int = 0
-    n: int = 0
-    seconds: float = 0.0
-
-    def add_sums(self, sums: torch.Tensor) -> None:
-        """Add (loss sum, top-1 hits, top-5 hits), summed on the device since the last read."""
-        loss, top1, top5 = sums.tolist()
-        self.loss += loss
-        self.top1 += int(top1)
-        self.top5 += int(top5)
-
-    def record(self) -> dict:
-        """The epoch's training metrics as the log records them."""
-        return {
-            "train_loss": self.loss / self.n,
-            "train_top1": 1 - self.top1 / self.n,
-            "train_top5": 1 - self.top5 / self.n,
-            "train_seconds": self.seconds,
-        }
 
 
 # --------------------------------------------------------------------------- the loop
@@ -188,7 +181,11 @@ class Trainer:
         self.scheduler = self._make_scheduler()
         self.aug_gen = torch.Generator()
         self.on_epoch_end = None  # called with the trainer after each epoch's log and checkpoint
-        self.history = History(self._meta(), [])
+        self.stop_requested = False  # set (by a signal handler) to stop at the next step, with a checkpoint
+        self.resumed_from = None  # the checkpoint resume() loaded
+        self.identity = {"train": data_identity(train_data), "val": data_identity(val_data)}
+        self.evaluation = evaluation_kit(self.model, augment, val_data) if config.checkpoint_dir else None
+        self.history = History(run_meta(config, self.device, self.kept_freed_memory, train_data, val_data, model), [])
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.totals = EpochTotals()
 
@@ -211,31 +208,6 @@ class Trainer:
             return torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(c.milestones), gamma=0.1)
         return None
 
-    def _meta(self) -> dict:
-        c = self.config
-        return {
-            "label": c.label,
-            "mode": c.mode,
-            "device": str(self.device)
-            + (f" ({torch.cuda.get_device_name(self.device)})" if self.device.type == "cuda" else ""),
-            "cpu_threads": torch.get_num_threads(),
-            "malloc_keeps_freed_memory": self.kept_freed_memory,
-            "world_size": c.world_size,
-            "torch": torch.__version__,
-            "commit": git_commit(),
-            "seed": c.seed,
-            "command": command_line(),
-            "train": repr(self.train_data),
-            "val": repr(self.val_data) if self.val_data is not None else None,
-            "model": type(self.model).__name__,
-            "config": {
-                k: (display_path(v) if k in ("checkpoint_dir", "log_path") and v else v)
-                for k, v in asdict(c).items()
-                if k != "meta"
-            },
-            **c.meta,
-        }
-
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict:
         return {
@@ -249,6 +221,8 @@ class Trainer:
             "rng": rng_state(self.aug_gen),
             "history": self.history.to_json(),
             "config": asdict(self.config),
+            "data": self.identity,  # what resume compares
+            "evaluation": self.evaluation,  # what `evaluate` rebuilds the model from
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -266,6 +240,11 @@ class Trainer:
         return path
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state``: the same run, or ResumeMismatchError naming each setting that
+        differs; a new learning rate (``config.lr``) is applied to the optimiser."""
+        differ, changes = resume_differences(state, asdict(self.config), self.model, self.identity)
+        if differ:
+            raise mismatch_error(self.config.checkpoint_dir or "memory", differ)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -281,6 +260,9 @@ class Trainer:
             rng, partial = rng[self.rank], partial[self.rank]
         self.totals = EpochTotals(**partial)
         set_rng_state(rng, self.aug_gen)
+        if "lr" in changes:  # asked for explicitly: the paper's lr was lowered by hand (§5)
+            changes["lr"][0] = self.optimizer.param_groups[0]["lr"]  # the rate it had reached
+            set_learning_rate(self.optimizer, self.scheduler, self.config.lr)
         saved = state["history"]
         resume = {
             "at_epoch": self.epoch,
@@ -288,24 +270,27 @@ class Trainer:
             "commit": git_commit(),
             "epochs": self.config.epochs,
             "cpu_threads": torch.get_num_threads(),
+            **({"changes": changes} if changes else {}),
         }
         meta = {**saved["meta"], "resumed": True, "resumes": saved["meta"].get("resumes", []) + [resume]}
         self.history = History(meta, list(saved["epochs"]))
 
-    def resume(self) -> Path | None:
-        """Continue from the newest readable checkpoint in ``checkpoint_dir``, if any."""
+    def resume(self, checkpoint: tuple | None = None) -> Path | None:
+        """Continue from the newest readable checkpoint in ``checkpoint_dir``, if any (or from
+        ``checkpoint``, a (state, path) pair already loaded)."""
         if not self.config.checkpoint_dir:
             raise ValueError("resume needs config.checkpoint_dir (the folder the run saved its checkpoints to)")
-        state, path = load_latest_checkpoint(self.config.checkpoint_dir, map_location=self.device)
+        state, path = checkpoint or load_latest_checkpoint(self.config.checkpoint_dir, map_location="cpu")
         if state is None:
             return None
         self.load_state_dict(state)
+        self.resumed_from = path
         self.write_log()  # the log matches the checkpoint again, even if a kill came between them
         return path
 
     def write_log(self) -> None:
         if self.config.log_path and self.is_main:
-            write_json_atomic(self.history.to_json(), Path(self.config.log_path))
+            write_json_safely(self.history.to_json(), Path(self.config.log_path), what="the log")
 
     # ----------------------------------------------------------------------- training
     def _start_epoch_rng(self) -> None:
@@ -335,7 +320,8 @@ class Trainer:
             f"(lr={self.optimizer.param_groups[0]['lr']:g}; the paper uses 0.01), or an init whose activations "
             "blow up. Nothing was saved after the failure"
             + (f"; the last good checkpoint is {latest[0]}" if latest else "")
-            + ". Lower lr (or change init) and resume."
+            + ". Lower the learning rate and resume (command line: the same command with a lower --lr and --resume;"
+            " a different init needs a new run)."
         )
 
     def _flush(self, sums: torch.Tensor, steps: int) -> None:
@@ -350,9 +336,23 @@ class Trainer:
         sums.zero_()
 
     def fit(self, resume: bool = False) -> History:
+        """Train to ``config.epochs`` (from the newest checkpoint with ``resume``). One process at a
+        time may train in ``checkpoint_dir``, and a new run refuses a folder that holds another."""
+        folder = self.config.checkpoint_dir
+        with FolderLock(folder) if folder and self.is_main else nullcontext():
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> History:
         c = self.config
         if resume:
             self.resume()
+        held = checkpoint_paths(c.checkpoint_dir) if c.checkpoint_dir and self.is_main else []
+        if held and self.resumed_from is None and self.global_step == 0:
+            raise RunFolderError(
+                f"{shown(c.checkpoint_dir)} holds the checkpoints of another run (the newest {held[0].name}); "
+                "training a new run there would mix the two. Resume it (fit(resume=True); command line: --resume), "
+                "or train into another folder."
+            )
         while self.epoch < c.epochs:
             batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch, self.rank, self.world)
             if self.step_in_epoch == 0:
@@ -364,7 +364,14 @@ class Trainer:
             if target is not None and self.history.epochs[-1]["train_top1"] <= target:
                 self.stopped_early = True
                 break
+            if self.stop_requested:
+                raise self._stopped(checkpoint_paths(c.checkpoint_dir)[0] if c.checkpoint_dir else None)
         return self.history
+
+    def _stopped(self, path: Path | None) -> TrainingStopped:
+        where = f"after epoch {self.epoch}" + (f", step {self.step_in_epoch}" if self.step_in_epoch else "")
+        saved = f"; the run resumes from {shown(path)}" if path else "; nothing was saved (no checkpoint_dir)"
+        return TrainingStopped(f"stopped as asked {where}{saved}", path)
 
     def _train_epoch(self, batches: list) -> None:
         """The steps of one epoch from ``step_in_epoch`` on, checkpointing every
@@ -389,10 +396,9 @@ class Trainer:
             totals.n += len(y)
             self.step_in_epoch += 1
             self.global_step += 1
-            checkpoint_now = bool(
-                c.checkpoint_every_steps
-                and self.step_in_epoch % c.checkpoint_every_steps == 0
-                and self.step_in_epoch < len(batches)
+            checkpoint_now = self.step_in_epoch < len(batches) and bool(
+                self.stop_requested  # a stop saves the partial epoch at this step boundary
+                or (c.checkpoint_every_steps and self.step_in_epoch % c.checkpoint_every_steps == 0)
             )
             if pending >= self.sync_every or checkpoint_now:
                 self._flush(sums, pending)
@@ -404,7 +410,10 @@ class Trainer:
             if checkpoint_now:
                 totals.seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                self.save_checkpoint()
+                path = self.save_checkpoint()
+                if self.stop_requested:
+                    bar.close()
+                    raise self._stopped(path)
         self._flush(sums, pending)
         bar.close()
         totals.seconds += time.perf_counter() - t0

@@ -4,6 +4,7 @@
 * one way to write a file so that a kill never leaves half of it (``atomic_write``);
 * option checks with errors that list the valid values (``check_choice``);
 * progress bars (``progress``);
+* the run mode, smoke, quick or full (``get_mode``);
 * the device: which one, and how to describe it (``default_device``, ``device_description``);
 * provenance for logs: the git commit and the command line (``git_commit``, ``command_line``);
 * the CPU allocator setting the trainer uses (``keep_freed_memory``).
@@ -54,15 +55,21 @@ def display_path(path) -> str:
 def atomic_write(path, write) -> None:
     """Write a file so that it is either the old one or the whole new one, never a part:
     ``write(fh)`` fills a temporary binary file in the same folder, which is synced to
-    disk and then renamed over ``path``."""
+    disk and then renamed over ``path``. A write that fails (a full disk, an error in
+    ``write``) removes its temporary file and leaves ``path`` as it was; one that is killed
+    leaves it, for the next run to remove (``storage``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_save(obj, path) -> None:
@@ -92,6 +99,25 @@ def progress(iterable=None, enabled: bool = True, **kwargs):
 
     off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
     return tqdm(iterable, disable=off, **kwargs)
+
+
+MODES = ("smoke", "quick", "full")
+
+
+class ModeError(ValueError):
+    """ALEXNET_MODE holds something other than smoke, quick or full."""
+
+
+def get_mode(mode: str | None = None) -> str:
+    """The run mode: the argument, else ``$ALEXNET_MODE``, else full on a GPU, quick on a CPU."""
+    mode = mode or os.environ.get("ALEXNET_MODE") or ("full" if torch.cuda.is_available() else "quick")
+    mode = mode.strip().lower()
+    if mode not in MODES:
+        raise ModeError(
+            f"unknown ALEXNET_MODE={mode!r}; valid modes are {', '.join(map(repr, MODES))} "
+            "(smoke: CI-sized, quick: a few minutes on a CPU, full: the paper's sizes on a GPU)."
+        )
+    return mode
 
 
 def default_device() -> torch.device:

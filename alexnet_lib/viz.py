@@ -362,3 +362,46 @@ def claims_figure(claims: dict, keys: list, ncols: int = 4):
     fig.suptitle("every seed of every recorded claim (bar: mean)")
     fig.tight_layout()
     return fig
+
+
+VERDICT_COLOURS = {"replicates": "tab:green", "direction only": "tab:olive", "not detected": "tab:grey",
+                   "contradicted": "tab:red", "cannot be tested here": "lightgrey"}
+
+
+def forest_plot(claims: list, scale_of=None):
+    """One row per judged claim: our effect with its 95% interval (the bar), every run's value
+    (paired differences, or each variant run against the baseline mean), the paper's effect
+    where it gives a number (the diamond), and zero (or a ratio of 1). Each row has its own x
+    axis, in the claim's units. ``scale_of(claim)`` gives (factor, unit) to show it in (default:
+    percentage points for fractions, x for ratios). Returns the figure."""
+    shown = [c for c in claims if c.comparison and c.comparison.get("ci_low") is not None]
+    if not shown:
+        return None
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 0.9 * len(shown) + 0.8), squeeze=False)
+    for ax, c in zip(axes[:, 0], shown):
+        k = c.comparison
+        factor, unit = scale_of(c) if scale_of else ((1.0, "x") if c.log_scale else (100.0, " points"))
+        null = 1.0 if c.log_scale else 0.0
+        if c.paired:
+            runs = [v / b if c.log_scale else v - b for b, v in zip(c.baseline, c.variant)]
+        else:
+            mean = sum(c.baseline) / len(c.baseline)
+            runs = [v / mean if c.log_scale else v - mean for v in c.variant]
+        colour = VERDICT_COLOURS.get(c.verdict, "black")
+        ax.axvline(null * factor, color="black", lw=0.8)
+        ax.plot([k["ci_low"] * factor, k["ci_high"] * factor], [0, 0], color=colour, lw=4, solid_capstyle="butt")
+        ax.plot([k["effect"] * factor], [0], "o", color="black", ms=5)
+        ax.plot([r * factor for r in runs], [0.3] * len(runs), "|", color=colour, ms=10, mew=1.5)
+        if c.paper_value is not None:
+            ax.plot([c.paper_value * factor], [0], "D", color="tab:blue", ms=7, mfc="none", mew=1.5)
+        if c.log_scale:
+            ax.set_xscale("log")
+        ax.set_yticks([])
+        ax.set_ylim(-0.6, 0.6)
+        ax.set_title(f"{c.claim} — {c.verdict} (n={k['n']}, {k['design']})", fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel(f"{c.variant_label} vs {c.baseline_label}" + (f" ({unit.strip()})" if unit else ""), fontsize=7)
+    fig.suptitle("Effect and 95% interval (bar), each run (ticks), the paper's effect (diamond), no effect (line)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig

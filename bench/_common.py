@@ -103,3 +103,27 @@ def count_flops(fn) -> int:
     with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
     return counter.get_total_flops()
+
+
+def op_breakdown(steps: dict, repeats: int = 3, rows: int = 12) -> None:
+    """Print where each step's time goes: self CPU time per operator, averaged over ``repeats``
+    steps under torch.profiler (which adds some overhead), the largest ``rows`` of any step."""
+    from collections import Counter
+
+    from torch.profiler import ProfilerActivity, profile
+
+    per = {}
+    for name, step in steps.items():
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(repeats):
+                step()
+        per[name] = Counter({e.key: e.self_cpu_time_total / repeats / 1e3 for e in prof.key_averages()})
+    shown = []
+    for counts in per.values():
+        shown += [op for op, _ in counts.most_common(rows) if op not in shown]
+    names = list(per)
+    print(f"{'self CPU ms per step, by operator':<48}" + "".join(f"{n[:22]:>24}" for n in names))
+    for op in sorted(shown, key=lambda o: -per[names[0]][o]):
+        print(f"{op[:48]:<48}" + "".join(f"{per[n][op]:>24.1f}" for n in names))
+    print(f"{'all operators':<48}" + "".join(f"{sum(per[n].values()):>24.1f}" for n in names))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from alexnet_lib import util
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,3 +22,21 @@ def built(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return out / "_build" / "html"
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """No data anywhere: an empty $ALEXNET_DATA, an empty cwd, and a project folder (for its data/
+    and data/sample) without datasets. Returns the empty data root. Checks that it took: no place
+    searched for data is inside the real project."""
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setenv("ALEXNET_DATA", str(root))
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ALEXNET_DOWNLOAD", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(util, "PROJECT_ROOT", tmp_path / "project")
+    from alexnet_lib.data import data_roots
+
+    assert not [p for _, p in data_roots() if p.resolve().is_relative_to(ROOT)], "the real project is still searched"
+    return root

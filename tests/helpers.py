@@ -4,6 +4,8 @@ Test files import from here, never from each other.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +95,55 @@ def close_relative(actual: torch.Tensor, expected: torch.Tensor, rel: float = 1e
     """
     scale = expected.detach().abs().max().clamp_min(torch.finfo(expected.dtype).tiny)
     return bool(((actual.detach() - expected.detach()).abs().max() <= rel * scale).item())
+
+
+# ------------------------------------------------------------ the command line, run as a user would
+#: a CLI run small enough for a test: the quarter-width Figure-1 net on make_cifar_like's data
+TINY_RUN = ["--dataset", "cifar10", "--model", "cifar-fig1", "--width", "0.25", "--batch-size", "4", "--no-pca",
+            "--schedule", "constant", "--no-progress", "--mode", "smoke"]
+
+
+def cli_command(*args) -> list:
+    return [sys.executable, "-m", "alexnet_lib", *map(str, args)]
+
+
+def run_cli(*args, env, timeout=300, **kw) -> subprocess.CompletedProcess:
+    """``python -m alexnet_lib ARGS`` to the end; its exit code is not checked."""
+    return subprocess.run(cli_command(*args), env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_cli_together(commands: list, env, timeout=300) -> list:
+    """Several ``python -m alexnet_lib`` commands (lists of arguments) at once (most of each is
+    Python starting up), in order of the list; exit codes not checked."""
+    procs = [subprocess.Popen(cli_command(*c), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in commands]
+    done = []
+    for p, c in zip(procs, commands):
+        out, err = p.communicate(timeout=timeout)
+        done.append(subprocess.CompletedProcess(c, p.returncode, out, err))
+    return done
+
+
+def snapshot(folder) -> dict:
+    """{relative path: bytes} of every file under ``folder``: to show that nothing changed."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (for leftovers of a killed writer)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def readable_error(proc, *words, code=1, max_lines=3) -> str:
+    """Assert that a CLI run failed with exit ``code`` and a short message (no traceback, at most
+    ``max_lines`` lines) that holds every one of ``words``; return its stderr."""
+    err = proc.stderr
+    assert proc.returncode == code, (proc.returncode, err[-3000:])
+    assert "Traceback" not in err, err[-3000:]
+    assert len(err.strip().splitlines()) <= max_lines, err
+    missing = [w for w in words if w not in err]
+    assert not missing, (missing, err)
+    return err

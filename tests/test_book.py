@@ -3,6 +3,8 @@
 import json
 import re
 
+import pytest
+
 from .helpers import ROOT, chapters, notebooks  # the `built` fixture (the book, built once) lives in conftest.py
 
 
@@ -62,3 +64,41 @@ def test_no_committed_output_shows_a_path_of_the_machine_it_ran_on():
     for f in notebooks():
         for text in committed_text(f):
             assert not pattern.search(text), f"{f}: an output shows an absolute path: {pattern.search(text).group(0)!r}"
+
+
+def colab_tool():
+    import runpy
+
+    return runpy.run_path(str(ROOT / "tools" / "colab_cell.py"))
+
+
+def test_every_chapter_starts_with_the_colab_cell_of_the_configured_repository():
+    tool = colab_tool()
+    url = tool["repository_url"]()
+    for path in tool["chapters"]():
+        cells = json.loads(path.read_text())["cells"]
+        first_code = next(c for c in cells if c["cell_type"] == "code")
+        assert first_code == tool["cell"](url), f"{path.name}: run python tools/colab_cell.py"
+        assert "remove-cell" in first_code["metadata"]["tags"]  # readers of the book never see it
+
+
+def test_a_placeholder_repository_url_cannot_ship(tmp_path, monkeypatch):
+    tool = colab_tool()
+    config = (ROOT / "_config.yml").read_text()
+    assert tool["repository_url"]() == "" or not any(p in config for p in tool["PLACEHOLDERS"])
+    fake = tmp_path / "_config.yml"
+    fake.write_text("repository:\n  url: https://github.com/your-org/alexnet-reproduced\n")
+    repository_url = tool["repository_url"]
+    monkeypatch.setitem(repository_url.__globals__, "ROOT", tmp_path)
+    with pytest.raises(SystemExit, match="placeholder"):
+        repository_url()
+
+
+def test_launch_buttons_appear_only_with_a_repository_url(built):
+    url = colab_tool()["repository_url"]()
+    for f in notebooks():
+        html = (built / f"{f}.html").read_text()
+        has_colab = "colab.research.google.com" in html
+        assert has_colab == bool(url), f"{f}: launch buttons {'missing' if url else 'shown without a repository'}"
+        if url:
+            assert url.split("github.com/")[-1] in html

@@ -7,7 +7,7 @@ import torch
 
 from alexnet_lib.train import epoch_batches, load_latest_checkpoint
 
-from .helpers import cli_env, make_cifar_like
+from .helpers import cli_env, close_relative, make_cifar_like
 
 
 def test_rank_batches_make_up_the_global_batch():
@@ -39,8 +39,11 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     two, _ = load_latest_checkpoint(tmp_path / "two")
     assert one["global_step"] == two["global_step"] == 8  # 32 images / 8, two epochs
     assert two["config"]["world_size"] == 2
+    # The two processes' gradients are averaged by an all-reduce, which sums in another order than
+    # one process does: each weight may differ by a few float32 ulps of the tensor's largest
+    # values per step, 8 steps here. Relative to each tensor's scale, 1e-5 covers that everywhere.
     for k, v in one["model"].items():
-        torch.testing.assert_close(two["model"][k], v, rtol=0, atol=1e-6, msg=k)
+        assert close_relative(two["model"][k], v, rel=1e-5), k
     assert any((one["model"][k] - v).abs().max() > 0 for k, v in load_init(tmp_path).items())
     # rank 0 logs the metrics of the whole global batch, not of its own half
     import json
@@ -49,7 +52,7 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     log2 = json.loads((tmp_path / "two" / "log.json").read_text())["epochs"]
     assert [r["train_top1"] for r in log1] == [r["train_top1"] for r in log2]
     for a, b in zip(log1, log2):
-        assert abs(a["train_loss"] - b["train_loss"]) < 1e-5 and a["val_top1"] == b["val_top1"]
+        assert abs(a["train_loss"] - b["train_loss"]) <= 1e-5 * abs(a["train_loss"]) and a["val_top1"] == b["val_top1"]
 
 
 def load_init(tmp_path):

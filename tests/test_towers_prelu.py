@@ -96,6 +96,7 @@ def test_stage_functions_reproduce_the_forward_pass():
     x = torch.randn(2, 3, 128, 128)
     acts = model.activations(x)
     acts["padded"] = torch.nn.functional.pad(x, (0, model.input_pad, 0, model.input_pad))
+    # the same operations on the same inputs in the same process: bit for bit equal
     for name, source, fn in stage_functions(model):
         torch.testing.assert_close(fn(acts[source]), acts[name], rtol=0, atol=0, msg=name)
     seconds = time_stages(model, x, repeats=1)

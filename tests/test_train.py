@@ -1,6 +1,7 @@
 """The paper's update rule unrolled by hand, the trainer's resume, its errors and its metrics."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from alexnet_lib.train import (
     parameter_groups,
 )
 
-from .helpers import make_trainer
+from .helpers import close_relative, make_trainer
 
 
 def test_paper_rule_two_steps_by_hand():
@@ -28,12 +29,13 @@ def test_paper_rule_two_steps_by_hand():
     w1 = w0 + v1
     w.grad = g1.clone()
     opt.step()
-    assert torch.allclose(w.data, w1)
+    # the same arithmetic in another order (fused foreach kernels): a few float32 ulps of |w| ~ 2
+    assert close_relative(w.data, w1, rel=1e-6)
     # step 2: v2 = 0.9·v1 − 0.5·0.1·w1 − 0.1·g2
     v2 = 0.9 * v1 - 0.5 * 0.1 * w1 - 0.1 * g2
     w.grad = g2.clone()
     opt.step()
-    assert torch.allclose(w.data, w1 + v2)
+    assert close_relative(w.data, w1 + v2, rel=1e-6)
 
 
 def _pair(seed=0):
@@ -57,8 +59,9 @@ def test_paper_rule_equals_torch_sgd_at_constant_lr():
     a, b = _pair()
     _steps(a, PaperSGD(a.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4), 20)
     _steps(b, torch.optim.SGD(b.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4), 20)
+    # equal algebra, different rounding (v = -lr b): 20 steps of float32 rounding, 1e-5 of the scale
     for p, q in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        assert close_relative(p, q, rel=1e-5)
 
 
 def test_paper_rule_differs_after_lr_change_by_the_algebra():
@@ -77,7 +80,9 @@ def test_paper_rule_differs_after_lr_change_by_the_algebra():
     _steps(a, pa, 1, seed=7)
     _steps(b, pb, 1, seed=7)
     for p, q, v in zip(a.parameters(), b.parameters(), velocity):
-        torch.testing.assert_close(q - p, m * v * (lr2 / lr1 - 1), rtol=1e-3, atol=1e-7)
+        # q - p is a difference of weights of size ~1, so it carries their rounding (~1e-7 absolute):
+        # compare it relative to its own scale (~1e-3 here), to 1e-3 of that
+        assert close_relative(q - p, m * v * (lr2 / lr1 - 1), rel=1e-3)
         assert (q - p).abs().max() > 1e-5  # they really do differ
 
 
@@ -177,8 +182,10 @@ def test_channels_last_trains_the_same_net(tmp_path):
     nhwc = make_trainer(tmp_path / "b", epochs=2, channels_last=True)
     assert nhwc.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     nhwc.fit()
+    # NHWC convolutions sum in another order: after 12 steps the weights differ by the rounding of
+    # each step, amplified a little by training; 1e-4 of each tensor's scale, on any CPU's kernels
     for (name, p), q in zip(plain.model.state_dict().items(), nhwc.model.state_dict().values()):
-        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+        assert close_relative(q, p, rel=1e-4), name
 
 
 def test_resumed_log_records_each_resume(tmp_path):
@@ -255,7 +262,7 @@ def test_keep_freed_memory_stops_the_page_faults_of_reallocated_large_buffers():
 
     code = """
 import resource, torch
-from alexnet_lib.train import keep_freed_memory
+from alexnet_lib.util import keep_freed_memory
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(5):
@@ -274,8 +281,14 @@ print(default, kept, faults())
     default, kept, after = int(out[0]), out[1] == "True", int(out[2])
     if not kept:
         pytest.skip("not glibc: keep_freed_memory() does not apply")
-    assert default >= 5 * 16384 * 0.9  # every buffer page-faulted again
-    assert after < 0.05 * default  # the freed buffer is reused
+    # Every fresh 64 MB buffer faults once per page: 16,384 pages of 4 KB, or only 32 where the
+    # kernel backs it with 2 MB transparent huge pages (THP "always"). Both counts are asserted as
+    # what they are; what holds everywhere is that reused buffers fault (almost) never.
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    huge_pages = thp.exists() and "[always]" in thp.read_text()
+    pages_per_buffer = 64 * 2**20 // (2 * 2**20 if huge_pages else 4096)
+    assert default >= 5 * pages_per_buffer * 0.9  # every buffer page-faulted again
+    assert after <= 0.05 * default  # the freed buffer is reused
 
 
 def test_recorded_logs_reads_training_logs_and_leaves_evaluations_out(tmp_path, monkeypatch):
