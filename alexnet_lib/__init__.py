@@ -5,6 +5,7 @@ only modules above it in this list, so the list can be read top to bottom:
 
 - ``util``: plain helpers (paths, atomic writes, option checks, progress bars, the run mode,
   the device, provenance, the CPU allocator setting)
+- ``tables``: tables that fit the page: rows as an HTML table (and as aligned text)
 - ``storage``: safe files: the run folder's lock, leftovers of killed writes, a full disk named
 - ``lrn_cpu``: the fused CPU kernel of LRN (§3.3), built on first use, with its fallback
 - ``layers``: local response normalisation (§3.3), PReLU (He et al.), pooling (§3.4)
@@ -25,6 +26,7 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``parallel``: the towers on two devices (§3.2)
 - ``viz``: the shared figures
 - ``recipes``: models by name and the paper's data pipeline
+- ``widgets``: knobs to turn: LRN, PCA colour, conv1 kernels, top-5; each with a static figure
 - ``experiments``: run modes, the sizes of every experiment, runs over seeds, claims
 - ``options``: the command line's options: types, ranges, what each model uses, resuming
 - ``cli``: the command line (``python -m alexnet_lib``)

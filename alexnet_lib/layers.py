@@ -172,9 +172,10 @@ class PReLU(nn.Module):
         return f"num_channels={self.num_channels}, channel_wise={self.channel_wise}"
 
 
-def pool_output_size(size: int, kernel: int, stride: int) -> int:
-    """Side of a max-pooling's output (PyTorch's floor rule, no padding)."""
-    return (size - kernel) // stride + 1
+def pool_output_size(size: int, kernel: int, stride: int, ceil: bool = False) -> int:
+    """Side of a pooling's output, no padding: PyTorch's floor rule, or with ``ceil`` the rule of
+    cuda-convnet (``ceil_mode=True``: a last, partial window is kept)."""
+    return (-(-(size - kernel) // stride) if ceil else (size - kernel) // stride) + 1
 
 
 ACTIVATIONS = ("relu", "tanh", "prelu", "prelu-shared")

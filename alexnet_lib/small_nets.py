@@ -37,64 +37,44 @@ class CifarNet(nn.Module):
     ``layers-conv-local-13pct`` / ``-11pct``: conv 64 (5×5) - pool 3/2 - [LRN] -
     conv 64 (5×5) - [LRN] - pool 3/2 - local 64 (3×3) - local 32 (3×3) - fc10. The two
     differ by the two LRN layers (size 9), switched with ``lrn``.
+
+    ``pool_rounding="ceil"`` keeps a last, partial pooling window, as cuda-convnet does: then the
+    overlapping and non-overlapping poolings give maps of the same size (16, 8, 4) on 32x32.
     """
 
-    def __init__(
-        self,
-        kind: str = "fig1",
-        activation: str = "relu",
-        lrn: bool = False,
-        num_classes: int = 10,
-        lrn_size: int = 9,
-        lrn_alpha: float = 1e-3,
-        lrn_beta: float = 0.75,
-        lrn_k: float = 1.0,
-        pooling: str = "overlapping",
-        width: float = 1.0,
-    ):
+    def __init__(self, kind: str = "fig1", activation: str = "relu", lrn: bool = False, num_classes: int = 10,
+                 lrn_size: int = 9, lrn_alpha: float = 1e-3, lrn_beta: float = 0.75, lrn_k: float = 1.0,
+                 pooling: str = "overlapping", width: float = 1.0, pool_rounding: str = "floor"):
         super().__init__()
         check_choice("kind", kind, ("fig1", "lrn-pair"))
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("pooling", pooling, tuple(POOLINGS))
+        check_choice("pool_rounding", pool_rounding, ("floor", "ceil"))
         self.kind, self.activation_name = kind, activation
         k, s = POOLINGS[pooling]
+        ceil = pool_rounding == "ceil"
         c = lambda n: max(1, round(n * width))  # noqa: E731
+        act = lambda n: make_activation(activation, c(n))  # noqa: E731
         norm = (lambda: LocalResponseNorm(lrn_size, lrn_alpha, lrn_beta, lrn_k)) if lrn else nn.Identity
-        # 32 -> 15 -> 7 -> 3 with 3/2 pooling; 32 -> 16 -> 8 -> 4 with 2/2.
+        max_pool, avg_pool = (lambda: nn.MaxPool2d(k, s, ceil_mode=ceil)), (lambda: nn.AvgPool2d(k, s, ceil_mode=ceil))
+        # 32 -> 15 -> 7 -> 3 with 3/2 pooling and the floor rule; 32 -> 16 -> 8 -> 4 with 2/2, or with
+        # 3/2 and the ceil rule (cuda-convnet's, pool_rounding="ceil")
         size = 32
+        for _ in range(3 if kind == "fig1" else 2):
+            size = pool_output_size(size, k, s, ceil)
         if kind == "fig1":
-            layers = [nn.Conv2d(3, c(32), 5, padding=2), make_activation(activation, c(32)), nn.MaxPool2d(k, s)]
-            size = pool_output_size(size, k, s)
-            layers += [
-                norm(),
-                nn.Conv2d(c(32), c(32), 5, padding=2),
-                make_activation(activation, c(32)),
-                nn.AvgPool2d(k, s),
-            ]
-            size = pool_output_size(size, k, s)
-            layers += [
-                norm(),
-                nn.Conv2d(c(32), c(64), 5, padding=2),
-                make_activation(activation, c(64)),
-                nn.AvgPool2d(k, s),
-            ]
-            size = pool_output_size(size, k, s)
-            self.features = nn.Sequential(*layers)
-            self.classifier = nn.Linear(c(64) * size * size, num_classes)
+            layers = [nn.Conv2d(3, c(32), 5, padding=2), act(32), max_pool(),
+                      norm(), nn.Conv2d(c(32), c(32), 5, padding=2), act(32), avg_pool(),
+                      norm(), nn.Conv2d(c(32), c(64), 5, padding=2), act(64), avg_pool()]
+            out = c(64)
         else:
-            layers = [nn.Conv2d(3, c(64), 5, padding=2), make_activation(activation, c(64)), nn.MaxPool2d(k, s), norm()]
-            size = pool_output_size(size, k, s)
-            layers += [
-                nn.Conv2d(c(64), c(64), 5, padding=2),
-                make_activation(activation, c(64)),
-                norm(),
-                nn.MaxPool2d(k, s),
-            ]
-            size = pool_output_size(size, k, s)
-            layers += [LocallyConnected2d(c(64), c(64), size, 3, padding=1), make_activation(activation, c(64))]
-            layers += [LocallyConnected2d(c(64), c(32), size, 3, padding=1), make_activation(activation, c(32))]
-            self.features = nn.Sequential(*layers)
-            self.classifier = nn.Linear(c(32) * size * size, num_classes)
+            layers = [nn.Conv2d(3, c(64), 5, padding=2), act(64), max_pool(), norm(),
+                      nn.Conv2d(c(64), c(64), 5, padding=2), act(64), norm(), max_pool(),
+                      LocallyConnected2d(c(64), c(64), size, 3, padding=1), act(64),
+                      LocallyConnected2d(c(64), c(32), size, 3, padding=1), act(32)]
+            out = c(32)
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(out * size * size, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1:] != (3, 32, 32):

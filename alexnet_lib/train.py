@@ -90,6 +90,7 @@ class TrainConfig:
     schedule: str = "plateau"  # "plateau" (÷10 when val error stalls), "step", "constant"
     milestones: tuple = ()  # epochs at which "step" divides lr by 10
     plateau_patience: int = 2  # epochs without improvement before ÷10
+    max_lr_drops: int = 3  # "plateau" divides lr at most this often: three times in the paper (§5)
     seed: int = 0
     device: str | None = None
     checkpoint_dir: str | None = None
@@ -201,9 +202,8 @@ class Trainer:
     def _make_scheduler(self):
         c = self.config
         if c.schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode="min", factor=0.1, patience=c.plateau_patience
-            )
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(  # min_lr: at most max_lr_drops divisions
+                self.optimizer, mode="min", factor=0.1, patience=c.plateau_patience, min_lr=c.lr * 0.1**c.max_lr_drops)
         if c.schedule == "step":
             return torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(c.milestones), gamma=0.1)
         return None

@@ -300,43 +300,45 @@ def _number(x, digits: int = 3) -> str:
 
 
 def claim_measurement(claim) -> str:
-    """What a claim measured, as HTML: the effect ± its standard error over n runs, and the
-    ratios some claims record (chapter 2's per-seed ratios and its recorded full-data runs)."""
-    c, details = claim, claim.details
-    text = f"{_number(c.effect)} ± {_number(c.effect_std, 2)} (n={c.n})" if c.effect is not None else "–"
-    if details.get("ratio_per_seed"):
-        ratios = details["ratio_per_seed"]
-        text += f"<br>ratio {_number(sum(ratios) / len(ratios))}x"
-    if details.get("recorded_ratio_at_25"):
-        bound = "≥ " if details.get("recorded_ratio_is_lower_bound") else ""
-        per_seed = details.get("recorded_ratio_per_seed") or [details["recorded_ratio_at_25"]]
-        sd = f" ± {details['recorded_ratio_std']:.1f} (sd)" if details.get("recorded_ratio_std") is not None else ""
-        text += (f"<br>recorded full-data runs at 25%: {bound}{details['recorded_ratio_at_25']:.1f}x{sd} "
-                 f"(n={len(per_seed)}, {details.get('recorded_runs', 'recorded')})")
+    """What a claim measured, as HTML: the effect with its 95% interval (a ratio for ratio claims),
+    the design and n, the smallest detectable effect beside a *not detected*, and the metric."""
+    c, k = claim, claim.comparison
+    if k and k.get("ci_low") is not None:
+        f = (lambda v: f"{v:.3g}x") if c.log_scale else _number
+        text = f"{f(k['effect'])} [{f(k['ci_low'])}, {f(k['ci_high'])}]<br><small>{k['design']}, n={k['n']}</small>"
+        if c.verdict == "not detected":
+            text += f"<br><small>detectable (80% power): {f(k['detectable'])}</small>"
+        if c.paper_value is not None:
+            text += f"<br><small>the paper: {f(c.paper_value)}</small>"
+    elif c.effect is not None:
+        text = f"{_number(c.effect)} ± {_number(c.effect_std, 2)} (n={c.n})"
+    else:
+        text = "–"
     return text + (f"<br><small>in: {c.metric}</small>" if c.metric else "")
 
 
 def claims_table(claims: dict, expected: list) -> tuple[str, list]:
-    """An HTML table of the claims, in the order of ``expected`` ((key, chapter) pairs), then
-    any others; four columns, so that it fits the page. Returns the HTML and the verdict of
-    every recorded claim (None for one not recorded yet)."""
-    rows, verdicts = [], []
+    """An HTML table of the claims, in the order of ``expected`` ((key, chapter) pairs), then any
+    others: the claim, the paper's effect, the verdict, what we measured (effect, 95% interval,
+    design, n) and how far the runs are from the paper's regime. Returns the HTML and the
+    verdict of every claim (None for one not recorded yet)."""
     keys = [k for k, _ in expected] + sorted(set(claims) - {k for k, _ in expected})
-    chapters = dict(expected)
+    chapters, verdicts = dict(expected), []
+    html = ('<table style="font-size: 0.85em"><thead><tr><th>claim</th><th>the paper</th><th>verdict</th>'
+            '<th>measured (variant − baseline), 95% interval</th><th>regime</th></tr></thead><tbody>')
     for key in keys:
         c = claims.get(key)
+        verdicts.append(None if c is None else c.verdict)
         if c is None:
-            rows.append((chapters[key], key, "–", "not recorded yet", "–", "–", "–"))
-            verdicts.append(None)
+            html += f"<tr><td><b>{key}</b><br><small>chapter {chapters[key]}</small></td><td>–</td>" \
+                    "<td>not recorded yet</td><td>–</td><td>–</td></tr>"
             continue
-        run = f"{c.meta.get('mode', '?')}" + (f", {c.meta.get('device', '?')}" if key in chapters else "")
-        rows.append((c.chapter, c.claim, c.paper_effect, claim_measurement(c), c.scale, c.verdict, run))
-        verdicts.append(c.verdict)
-    html = ('<table style="font-size: 0.85em"><thead><tr><th>claim</th><th>the paper</th><th>verdict</th>'
-            '<th>measured effect (variant − baseline)</th></tr></thead><tbody>')
-    for chap, claim, paper, effect, scale, verdict, run in rows:
-        html += (f"<tr><td><b>{claim}</b><br><small>chapter {chap}</small></td><td>{paper}</td>"
-                 f"<td><b>{verdict}</b></td><td>{effect}<br><small>scale: {scale}; run: {run}</small></td></tr>")
+        where = {**c.meta, **(c.details.get("evidence") or {})}  # recorded runs a chapter judged, if any
+        run = f"{where.get('mode', '?')}, {where.get('device', '?')}"
+        regime = c.regime or ("comparable to the paper's" if c.comparison else "–")
+        html += (f"<tr><td><b>{c.claim}</b><br><small>chapter {c.chapter}</small></td><td>{c.paper_effect}</td>"
+                 f"<td><b>{c.verdict}</b></td><td>{claim_measurement(c)}</td>"
+                 f"<td><small>{regime}<br>scale: {c.scale}; run: {run}</small></td></tr>")
     return html + "</tbody></table>", verdicts
 
 

@@ -255,3 +255,19 @@ def test_split_tower_convolutions_equal_the_grouped_ones_outputs_and_gradients()
         assert close_relative(q.grad, p.grad, rel=1e-10), name
     with pytest.raises(ValueError, match="'grouped', 'split'"):
         AlexNet(tower_convs="dense")
+
+
+def test_ceil_rounded_pooling_gives_both_cifar_poolings_the_same_maps():
+    """32 -> 16 -> 8 -> 4 for z=3, s=2 with cuda-convnet's ceil rule (ceil(29/2) + 1 = 16, then
+    ceil(13/2) + 1 = 8, ceil(5/2) + 1 = 4), as for z=2, s=2: 64 x 4 x 4 = 1024 classifier inputs."""
+    for pooling in ("overlapping", "non-overlapping"):
+        net = CifarNet("fig1", pooling=pooling, pool_rounding="ceil")
+        x, sizes = torch.zeros(1, 3, 32, 32), []
+        for layer in net.features:
+            x = layer(x)
+            if isinstance(layer, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)):
+                sizes.append(x.shape[-1])
+        assert sizes == [16, 8, 4] and net.classifier.in_features == 1024, pooling
+    assert CifarNet("fig1", pooling="overlapping").classifier.in_features == 64 * 3 * 3  # floor: 15, 7, 3
+    with pytest.raises(ValueError, match="'floor', 'ceil'"):
+        CifarNet(pool_rounding="round")

@@ -304,3 +304,14 @@ def test_recorded_logs_reads_training_logs_and_leaves_evaluations_out(tmp_path, 
     assert [p.name for p, _ in logs] == ["a_seed0.json", "b_seed1.json"]
     assert [h.meta["seed"] for _, h in logs] == [0, 1]
     assert experiments.recorded_logs("missing") == []
+
+
+def test_plateau_divides_the_learning_rate_at_most_three_times(tmp_path):
+    """§5: the rate was divided by 10 three times over the run; the schedule stops there."""
+    trainer = make_trainer(tmp_path, epochs=1, schedule="plateau", plateau_patience=0)  # lr 0.01
+    lrs = []
+    for _ in range(8):  # a validation error that never improves
+        trainer.scheduler.step(0.5)
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    # the first epoch sets the best error so far; each later one, without improvement, divides
+    assert lrs[:4] == pytest.approx([1e-2, 1e-3, 1e-4, 1e-5]) and lrs[4:] == pytest.approx([1e-5] * 4)

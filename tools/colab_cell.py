@@ -57,8 +57,17 @@ def chapters() -> list[Path]:
     return sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 
 
+def same_cell(a: dict, b: dict) -> bool:
+    """The same Colab cell: same source and tags (a run sets its execution count; that is not a change)."""
+    return ("".join(a.get("source", [])) == "".join(b.get("source", []))
+            and a.get("metadata", {}).get("tags") == b.get("metadata", {}).get("tags"))
+
+
 def with_cell(notebook: dict, url: str) -> dict:
     """The notebook with its Colab cell (re)written as the first code cell."""
+    first = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    if same_cell(first, cell(url)):
+        return notebook
     cells = [c for c in notebook["cells"] if TAG not in c.get("metadata", {}).get("tags", [])]
     first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
     return {**notebook, "cells": cells[:first_code] + [cell(url)] + cells[first_code:]}
