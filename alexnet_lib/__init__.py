@@ -28,6 +28,7 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``recipes``: models by name and the paper's data pipeline
 - ``widgets``: knobs to turn: LRN, PCA colour, conv1 kernels, top-5; each with a static figure
 - ``experiments``: run modes, the sizes of every experiment, runs over seeds, claims
+- ``recorded``: the runs at the paper's scale (``tools/full_scale.py``): arms, claims, logs
 - ``options``: the command line's options: types, ranges, what each model uses, resuming
 - ``cli``: the command line (``python -m alexnet_lib``)
 """

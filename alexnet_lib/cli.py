@@ -78,6 +78,7 @@ def build_data(args):
         crop=args.crop,
         on_corrupt=getattr(args, "on_corrupt", "error"),
         download=True if getattr(args, "download", False) else None,
+        random_crop=not getattr(args, "no_random_crop", False),
     )
 
 
@@ -176,7 +177,7 @@ def cmd_train(args, explicit: set) -> int:
         torch.manual_seed(args.seed)  # the seed decides the initial weights too
         model = build_model(args, len(train.classes))
         config.meta["augment"] = {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None,
-                                  "mean": args.mean}
+                                  "random_crop": augment.random_crop, "mean": args.mean}
         trainer = Trainer(model, train, val, augment, config)
         for f in replaced:  # --overwrite: only now that everything else has been checked
             f.unlink(missing_ok=True)

@@ -30,8 +30,8 @@ from .util import project_root
 EXIT_ERROR, EXIT_USAGE = 1, 2
 DATASETS = ("cifar10", "imagenette", "imagenet")
 MODEL_OPTIONS = ("model", "width", "input_size", "towers", "activation", "no_lrn", "lrn_convention", "pooling",
-                 "dropout", "init")
-DATA_OPTIONS = ("dataset", "mean", "no_pca", "scale", "no_flip", "crop", "limit")
+                 "pool_rounding", "dropout", "init")
+DATA_OPTIONS = ("dataset", "mean", "no_pca", "scale", "no_flip", "no_random_crop", "crop", "limit")
 TRAINING_OPTIONS = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "patience", "seed")
 #: what a resumed run takes from its checkpoint when left out; the first three groups may not change
 KEPT_ON_RESUME = MODEL_OPTIONS + DATA_OPTIONS + TRAINING_OPTIONS + (
@@ -40,7 +40,8 @@ KEPT_ON_RESUME = MODEL_OPTIONS + DATA_OPTIONS + TRAINING_OPTIONS + (
 #: options the CIFAR nets do not have, and why
 CIFAR_NETS_IGNORE = {
     "towers": "they are one-tower nets", "dropout": "they have no dropout", "init": "they keep PyTorch's default init",
-    "input_size": "they take 32x32 images", "lrn_convention": "their LRN keeps cuda-convnet's settings",
+    "input_size": "they take the --crop size (default 32) as their input",
+    "lrn_convention": "their LRN keeps cuda-convnet's settings",
     "save_conv1": "their conv1 kernels are not saved, only AlexNet's",
 }
 
@@ -107,6 +108,8 @@ def _add_model_arguments(g) -> None:
     g.add_argument("--no-lrn", action="store_true")
     g.add_argument("--lrn-convention", choices=LRN_ALPHA_CONVENTIONS, default="cuda-convnet")
     g.add_argument("--pooling", choices=tuple(POOLINGS), default="overlapping")
+    g.add_argument("--pool-rounding", choices=("floor", "ceil"), default="floor",
+                   help="CIFAR nets: ceil keeps a last partial pooling window, as cuda-convnet does")
     g.add_argument("--dropout", type=below_one, default=0.5)
     g.add_argument("--init", choices=INITS, default="paper")
 
@@ -119,6 +122,8 @@ def _add_data_arguments(g) -> None:
                    help="divide mean-subtracted pixels by this (1: the paper's raw 0..255 units; "
                    "~64 gives unit variance, for kaiming/xavier init)")
     g.add_argument("--no-flip", action="store_true")
+    g.add_argument("--no-random-crop", action="store_true",
+                   help="train on the centre crop, not random crops (with --no-flip: no translations, §4.1)")
     g.add_argument("--crop", type=positive_int,
                    help="training crop: the model's input (AlexNet: --input-size; CIFAR nets: 32), the default")
     g.add_argument("--limit", type=positive_int,
@@ -172,7 +177,9 @@ def explicit_options(parser, argv: list, args) -> set:
 
 
 def build_model(args, num_classes: int):
-    """The model the command line ``args`` describe (see ``recipes.build_model``)."""
+    """The model the command line ``args`` describe (see ``recipes.build_model``). A CIFAR net
+    takes the training crop (``--crop``, default 32) as its input size."""
+    cifar_net = args.model != "alexnet"
     return build_model_by_name(
         args.model,
         num_classes,
@@ -184,7 +191,8 @@ def build_model(args, num_classes: int):
         dropout=args.dropout,
         init=args.init,
         width=args.width,
-        input_size=args.input_size,
+        input_size=(getattr(args, "crop", None) or 32) if cifar_net else args.input_size,
+        pool_rounding=getattr(args, "pool_rounding", "floor"),
     )
 
 
@@ -204,10 +212,13 @@ def check_options(args, explicit: set) -> None:
         ignored["milestones"] = f"--schedule {args.schedule} does not use them, --schedule step does"
     if "patience" in explicit and args.schedule != "plateau":
         ignored["patience"] = f"--schedule {args.schedule} does not use it, --schedule plateau does"
-    takes = 32 if cifar_net else args.input_size
-    if args.crop is not None and args.crop != takes:
-        ignored["crop"] = (f"{args.model} takes {takes}x{takes} inputs; leave --crop out"
-                           + ("" if cifar_net else " and set --input-size to change the crop"))
+    if not cifar_net and "pool_rounding" in explicit:
+        ignored["pool_rounding"] = "AlexNet's poolings need no partial window (55 -> 27 -> 13 -> 6 either way)"
+    if cifar_net and args.crop is not None and not 8 <= args.crop <= 32:
+        ignored["crop"] = f"a CIFAR net's crop must be between 8 and 32 (the images are 32x32), got {args.crop}"
+    if not cifar_net and args.crop is not None and args.crop != args.input_size:
+        ignored["crop"] = (f"{args.model} takes {args.input_size}x{args.input_size} inputs; leave --crop out"
+                           " and set --input-size to change the crop")
     if ignored:
         raise OptionError(f"--model {args.model} with --dataset {args.dataset} would ignore or reject: "
                           + "; ".join(f"--{k.replace('_', '-')} ({why})" for k, why in ignored.items())

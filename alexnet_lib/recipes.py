@@ -36,10 +36,12 @@ def build_model(
     dropout: float = 0.5,
     init: str = "paper",
     width: float = 1.0,
-    input_size: int = 224,
+    input_size: int | None = None,
+    pool_rounding: str = "floor",
 ) -> nn.Module:
-    """A fresh model by name. The CIFAR nets take ``activation``, ``pooling``, ``width`` and
-    (the LRN pair only) ``lrn``; AlexNet takes every option."""
+    """A fresh model by name. The CIFAR nets take ``activation``, ``pooling``, ``width``,
+    ``input_size`` (default 32), ``pool_rounding`` and (the LRN pair only) ``lrn``; AlexNet takes
+    every other option (``input_size`` default 224)."""
     check_choice("model", name, MODELS)
     if name == "alexnet":
         return AlexNet(
@@ -52,12 +54,12 @@ def build_model(
             dropout=dropout,
             init=init,
             width=width,
-            input_size=input_size,
+            input_size=input_size or 224,
         )
     kind = "fig1" if name == "cifar-fig1" else "lrn-pair"
     return CifarNet(
         kind, activation=activation, lrn=lrn and kind == "lrn-pair", num_classes=num_classes, pooling=pooling,
-        width=width,
+        width=width, input_size=input_size or 32, pool_rounding=pool_rounding,
     )
 
 
@@ -72,6 +74,7 @@ def paper_data(
     crop: int | None = None,
     on_corrupt: str = "error",
     download: bool | None = None,
+    random_crop: bool = True,
 ):
     """(train, val, augment) with the paper's pipeline (§2, §4.1), scaled to ``input_size``.
 
@@ -81,6 +84,8 @@ def paper_data(
     CIFAR-10 is kept at 32×32 (no crop unless ``crop`` is smaller). ILSVRC-2012 is streamed
     from its folders; its mean and PCA basis come from 2,000 of its training images.
     ``on_corrupt`` and ``download`` are passed on to :func:`data.load_dataset`.
+    ``random_crop=False`` trains on the centre crop (with ``flip=False``: no translations or
+    reflections, the control of §4.1).
     """
     check_choice("mean", mean, MEANS)
     cifar = dataset == "cifar10"
@@ -97,7 +102,7 @@ def paper_data(
         images = train.images
     m = mean_image(images) if mean == "pixel" else channel_mean(images)
     crop = crop or (32 if cifar else input_size)
-    random_crop = True if dataset == "imagenet" else crop < images.shape[-1]
+    random_crop = random_crop and (dataset == "imagenet" or crop < images.shape[-1])
     augment = Augment(
         crop=crop, mean=m, flip=flip, pca=pca_basis(images) if pca else None, random_crop=random_crop, scale=scale
     )

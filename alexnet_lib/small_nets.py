@@ -40,17 +40,23 @@ class CifarNet(nn.Module):
 
     ``pool_rounding="ceil"`` keeps a last, partial pooling window, as cuda-convnet does: then the
     overlapping and non-overlapping poolings give maps of the same size (16, 8, 4) on 32x32.
+
+    ``input_size=24`` takes the 24x24 crops that cuda-convnet's ``-13pct`` / ``-11pct`` runs
+    trained on (random crops and flips of the 32x32 images; the centre crop at test time).
     """
 
     def __init__(self, kind: str = "fig1", activation: str = "relu", lrn: bool = False, num_classes: int = 10,
                  lrn_size: int = 9, lrn_alpha: float = 1e-3, lrn_beta: float = 0.75, lrn_k: float = 1.0,
-                 pooling: str = "overlapping", width: float = 1.0, pool_rounding: str = "floor"):
+                 pooling: str = "overlapping", width: float = 1.0, pool_rounding: str = "floor",
+                 input_size: int = 32):
         super().__init__()
         check_choice("kind", kind, ("fig1", "lrn-pair"))
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("pooling", pooling, tuple(POOLINGS))
         check_choice("pool_rounding", pool_rounding, ("floor", "ceil"))
-        self.kind, self.activation_name = kind, activation
+        if input_size < 8:
+            raise ValueError(f"input_size must be at least 8 (three poolings need maps to pool), got {input_size}")
+        self.kind, self.activation_name, self.input_size = kind, activation, input_size
         k, s = POOLINGS[pooling]
         ceil = pool_rounding == "ceil"
         c = lambda n: max(1, round(n * width))  # noqa: E731
@@ -59,7 +65,7 @@ class CifarNet(nn.Module):
         max_pool, avg_pool = (lambda: nn.MaxPool2d(k, s, ceil_mode=ceil)), (lambda: nn.AvgPool2d(k, s, ceil_mode=ceil))
         # 32 -> 15 -> 7 -> 3 with 3/2 pooling and the floor rule; 32 -> 16 -> 8 -> 4 with 2/2, or with
         # 3/2 and the ceil rule (cuda-convnet's, pool_rounding="ceil")
-        size = 32
+        size = input_size
         for _ in range(3 if kind == "fig1" else 2):
             size = pool_output_size(size, k, s, ceil)
         if kind == "fig1":
@@ -77,8 +83,9 @@ class CifarNet(nn.Module):
         self.classifier = nn.Linear(out * size * size, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1:] != (3, 32, 32):
-            raise ValueError(f"CifarNet expects a batch of shape (N, 3, 32, 32), got {tuple(x.shape)}")
+        side = self.input_size
+        if x.dim() != 4 or x.shape[1:] != (3, side, side):
+            raise ValueError(f"this CifarNet expects a batch of shape (N, 3, {side}, {side}), got {tuple(x.shape)}")
         return self.classifier(self.features(x).flatten(1))
 
 

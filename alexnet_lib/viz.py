@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from .analysis import kernel_chroma, nearest_neighbours  # noqa: F401  (their older home)
 from .anatomy import layer_costs
@@ -396,8 +397,10 @@ def forest_plot(claims: list, scale_of=None):
         ax.plot([r * factor for r in runs], [0.3] * len(runs), "|", color=colour, ms=10, mew=1.5)
         if c.paper_value is not None:
             ax.plot([c.paper_value * factor], [0], "D", color="tab:blue", ms=7, mfc="none", mew=1.5)
-        if c.log_scale:
+        if c.log_scale:  # ratios: a log axis, labelled 0.2, 0.5, 1, 2 rather than in powers of ten
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks([])
         ax.set_ylim(-0.6, 0.6)
         ax.set_title(f"{c.claim} — {c.verdict} (n={k['n']}, {k['design']})", fontsize=8, loc="left")

@@ -326,16 +326,12 @@ def test_every_chapter_shows_its_figures_and_no_error(pages):
 
 
 @needs_browser
-@pytest.mark.xfail(strict=False, reason="issue 16, item 3: the chapters' long text outputs are still to be wrapped "
-                   "and their printed tables turned into HTML tables (alexnet_lib.tables.html_table)")
 def test_every_output_fits_its_box(pages):
     offenders = report(pages, overflow_problems)
     assert not offenders, "outputs wider than their box (the reader must scroll sideways):\n" + offenders
 
 
 @needs_browser
-@pytest.mark.xfail(strict=False, reason="issue 16, item 4: the chapters' figures still need captions and alt text "
-                   "(myst-nb cell metadata: mystnb.image.alt / mystnb.figure.caption)")
 def test_every_image_has_alt_text(pages):
     offenders = report(pages, alt_problems)
     assert not offenders, "images whose alt text is empty or a file name:\n" + offenders

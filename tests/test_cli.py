@@ -65,3 +65,17 @@ def test_unknown_option_value_lists_choices(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "alexnet_lib", "train", "--dataset", "mnist", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "invalid choice: 'mnist'" in proc.stderr and "cifar10" in proc.stderr
+
+
+def test_cifar_nets_train_on_24x24_crops_and_no_random_crop_trains_on_the_centre(tmp_path):
+    make_cifar_like(tmp_path / "root")
+    env = cli_env(tmp_path / "root", tmp_path / "cache")
+    logs = {}
+    for name, extra in (("random", []), ("centre", ["--no-random-crop"])):
+        run(["train", "--dataset", "cifar10", "--model", "cifar-lrn-pair", "--crop", "24", "--pool-rounding", "ceil",
+             "--batch-size", "8", "--epochs", "1", "--no-pca", "--schedule", "constant", "--no-progress",
+             "--mode", "smoke", "--out", str(tmp_path / name), *extra], env)
+        logs[name] = json.loads((tmp_path / name / "log.json").read_text())["meta"]
+    assert logs["random"]["augment"]["crop"] == 24 and logs["random"]["augment"]["random_crop"] is True
+    assert logs["centre"]["augment"]["random_crop"] is False
+    assert logs["random"]["cli_args"]["pool_rounding"] == "ceil"

@@ -211,7 +211,8 @@ def test_options_that_cannot_work_are_refused_up_front(tmp_path, data, cli_here)
     ignored = ["--dropout", "0.3", "--towers", "1", "--init", "kaiming", "--input-size", "64"]
     cases = {
         "ignored": (ignored, ["--dropout (they have no dropout)", "--towers", "--init", "--input-size", "Leave these"]),
-        "crop": (["--crop", "40"], ["--crop (cifar-fig1 takes 32x32 inputs"]),
+        "crop": (["--crop", "40"], ["--crop (a CIFAR net's crop must be between 8 and 32", "got 40"]),
+        "pool rounding": (["--pool-rounding", "round"], ["--pool-rounding: invalid choice: 'round'"]),
         "milestones": (["--milestones", "3"], ["--milestones (--schedule constant does not use them, --sch"]),
         "scale": (["--scale", "0"], ["--scale: got 0; it must be a positive number"]),
         "lr": (["--lr", "nan"], ["--lr: got nan"]),

@@ -271,3 +271,18 @@ def test_ceil_rounded_pooling_gives_both_cifar_poolings_the_same_maps():
     assert CifarNet("fig1", pooling="overlapping").classifier.in_features == 64 * 3 * 3  # floor: 15, 7, 3
     with pytest.raises(ValueError, match="'floor', 'ceil'"):
         CifarNet(pool_rounding="round")
+
+
+def test_the_lrn_pair_on_24x24_crops_has_cuda_convnets_map_sizes():
+    # 24x24 crops: conv 5x5 pad 2 keeps 24; a 3/2 pooling that keeps the last partial window gives
+    # ceil((24 - 3) / 2) + 1 = 12, then 6 (cuda-convnet's rule); the local layers keep 6x6
+    net = CifarNet("lrn-pair", lrn=True, input_size=24, pool_rounding="ceil").eval()
+    shapes = []
+    for layer in net.features:
+        layer.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+    assert net(torch.zeros(2, 3, 24, 24)).shape == (2, 10)
+    pools = [s for s, layer in zip(shapes, net.features) if isinstance(layer, torch.nn.MaxPool2d)]
+    assert pools == [(64, 12, 12), (64, 6, 6)]
+    assert net.classifier.in_features == 32 * 6 * 6
+    with pytest.raises(ValueError, match=r"expects a batch of shape \(N, 3, 24, 24\)"):
+        net(torch.zeros(1, 3, 32, 32))

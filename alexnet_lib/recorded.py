@@ -1,0 +1,150 @@
+"""The runs recorded at the paper's scale: what each one is, which claim it measures, and their
+logs read back, arm by arm and seed by seed.
+
+``tools/full_scale.py`` runs them (several at once, each resumable) and writes their logs to
+``book/results/full_scale/<arm>_s<seed>.json``; the chapters read them with :func:`arm_logs`
+and :func:`progress_of`, and judge a finished comparison with :func:`judge_full_scale`.
+
+Two groups: ``cifar`` (cuda-convnet's LRN pair of §3.3 and the pooling pair of §3.4 on all of
+CIFAR-10), which a CPU can train over a few sessions, and ``imagenette`` (the full-width net,
+90 epochs, one change per arm), which needs a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .checkpoint import History
+from .experiments import Regime, judged, recorded_logs, results_dir
+
+FOLDER = "full_scale"
+SEEDS = (0, 1, 2)
+
+# cuda-convnet's layers-conv-local-13pct / -11pct pair (§3.3): 24x24 random crops of the 32x32
+# images with flips, pooling windows kept whole at the edge as cuda-convnet does
+LRN_PAIR = ["--dataset", "cifar10", "--model", "cifar-lrn-pair", "--crop", "24", "--pool-rounding", "ceil",
+            "--no-pca", "--lr", "0.0003", "--weight-decay", "0.0005", "--schedule", "step", "--epochs", "60",
+            "--milestones", "40", "52"]
+# the pooling pair of §3.4 as chapter 5 trains it (no augmentation, no weight decay), on all of CIFAR-10
+POOLING_PAIR = ["--dataset", "cifar10", "--model", "cifar-fig1", "--pool-rounding", "ceil", "--no-pca", "--no-flip",
+                "--lr", "0.001", "--weight-decay", "0", "--schedule", "constant", "--epochs", "60"]
+# the recipe of chapter 8's recorded 90-epoch run (He init on unit-variance inputs, lr/10 after
+# 4 epochs without progress); each arm makes one change
+IMAGENETTE = ["--dataset", "imagenette", "--model", "alexnet", "--epochs", "90", "--init", "kaiming", "--scale", "64",
+              "--patience", "4"]
+
+#: every arm: (group, command-line options without --seed); its runs are <arm>_s<seed>
+ARMS = {
+    "lrn_cifar_without": ("cifar", LRN_PAIR + ["--no-lrn"]),
+    "lrn_cifar_with": ("cifar", LRN_PAIR),
+    "pool_cifar_nonoverlapping": ("cifar", POOLING_PAIR + ["--pooling", "non-overlapping"]),
+    "pool_cifar_overlapping": ("cifar", POOLING_PAIR),
+    "alexnet": ("imagenette", IMAGENETTE),
+    "one_tower": ("imagenette", IMAGENETTE + ["--towers", "1"]),
+    "nonoverlapping": ("imagenette", IMAGENETTE + ["--pooling", "non-overlapping"]),
+    "no_crops_flips": ("imagenette", IMAGENETTE + ["--no-random-crop", "--no-flip"]),
+    "no_pca": ("imagenette", IMAGENETTE + ["--no-pca"]),
+    "no_dropout": ("imagenette", IMAGENETTE + ["--dropout", "0"]),
+    # §5's own recipe: N(0, 0.01) weights, biases of 1, raw pixels; one seed (does it leave chance?)
+    "paper_init": ("imagenette", ["--dataset", "imagenette", "--model", "alexnet", "--epochs", "90",
+                                  "--init", "paper"]),
+}
+SEEDS_OF = {"paper_init": (0,)}
+
+
+@dataclass(frozen=True)
+class FullScale:
+    """A claim measured at the paper's scale: the arm without the paper's choice against the arm
+    with it, paired by seed, on the final validation (test) top-1 error."""
+
+    claim: str  # the key of the chapter's claim (book/results/claims/<claim>.json)
+    baseline: str
+    variant: str
+    paper_says: str = "lower"
+    paper_value: float | None = None
+
+
+COMPARISONS = {
+    "lrn_cifar": FullScale("lrn_cifar", "lrn_cifar_without", "lrn_cifar_with", paper_value=-0.02),
+    "overlapping_pooling_cifar": FullScale("overlapping_pooling_error", "pool_cifar_nonoverlapping",
+                                           "pool_cifar_overlapping", paper_value=-0.004),
+    "two_towers": FullScale("two_towers", "one_tower", "alexnet", paper_value=-0.017),
+    "overlapping_pooling_imagenette": FullScale("overlapping_pooling_error", "nonoverlapping", "alexnet",
+                                                paper_value=-0.004),
+    "augmentation_crops_flips": FullScale("augmentation_crops_flips", "no_crops_flips", "alexnet"),
+    "pca_colour": FullScale("pca_colour", "no_pca", "alexnet", paper_value=-0.01),
+    "dropout_overfitting": FullScale("dropout_overfitting", "no_dropout", "alexnet"),
+}
+
+
+def run_names() -> list:
+    """Every run, seed 0 of every arm first, so a call stopped early leaves whole pairs."""
+    seeds = sorted({s for arm in ARMS for s in SEEDS_OF.get(arm, SEEDS)})
+    return [f"{arm}_s{seed}" for seed in seeds for arm in ARMS if seed in SEEDS_OF.get(arm, SEEDS)]
+
+
+def arm_of(run: str) -> str:
+    return run.rsplit("_s", 1)[0]
+
+
+def planned_epochs(arm: str) -> int:
+    argv = ARMS[arm][1]
+    return int(argv[argv.index("--epochs") + 1])
+
+
+def arm_logs(arm: str) -> dict:
+    """{seed: History} of the arm's recorded runs (finished or not)."""
+    if arm not in ARMS:
+        raise KeyError(f"no arm named {arm!r}; the arms are {', '.join(ARMS)}")
+    return {h.meta["seed"]: h for _, h in recorded_logs(FOLDER, f"{arm}_s[0-9]*.json")}
+
+
+def ten_crop_results(arm: str) -> dict:
+    """{seed: evaluation} of the arm's finished runs, evaluated with centre and ten crops."""
+    folder = results_dir() / FOLDER
+    return {int(p.name.split("_s")[-1].split(".")[0]): json.loads(p.read_text())
+            for p in sorted(folder.glob(f"{arm}_s[0-9]*.eval.json"))}
+
+
+def progress_of(comparison: FullScale) -> dict:
+    """How far a comparison's runs have got: per arm, {seed: epochs logged}; the planned
+    epochs; the seeds finished in both arms; the devices; the hours of training so far."""
+    arms = {a: arm_logs(a) for a in (comparison.baseline, comparison.variant)}
+    planned = planned_epochs(comparison.baseline)
+    finished = sorted(set.intersection(*({s for s, h in logs.items() if len(h.epochs) >= planned}
+                                          for logs in arms.values())))
+    histories = [h for logs in arms.values() for h in logs.values()]
+    return {
+        "epochs": {a: {s: len(h.epochs) for s, h in sorted(logs.items())} for a, logs in arms.items()},
+        "planned": planned,
+        "finished_pairs": finished,
+        "devices": sorted({h.meta.get("device", "?") for h in histories}),
+        "train_hours": sum(e.get("train_seconds", 0) + e.get("val_seconds", 0) for h in histories
+                           for e in h.epochs) / 3600,
+    }
+
+
+def final_errors(arm: str, seeds, key: str = "val_top1") -> list:
+    logs = arm_logs(arm)
+    return [logs[s].epochs[-1][key] for s in seeds]
+
+
+def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, regime: Regime):
+    """The comparison's verdict on its finished seed pairs (None while fewer than two are
+    finished): the final test top-1 error, variant minus baseline, paired by seed."""
+    c = COMPARISONS[name]
+    seeds = progress_of(c)["finished_pairs"]
+    if len(seeds) < 2:
+        return None
+    p = progress_of(c)
+    scale = (f"the paper's scale: {len(seeds)} seeds per arm, {p['planned']} epochs, on "
+             + ", ".join(p["devices"]))
+    return judged(f"{name}_full", claim, chapter, paper_effect, "final test top-1 error (fraction), paired by seed",
+                  scale, final_errors(c.baseline, seeds), final_errors(c.variant, seeds), paper_says=c.paper_says,
+                  paper_value=c.paper_value, paired=True, regime=regime, baseline_label=c.baseline,
+                  variant_label=c.variant)
+
+
+def log_of(arm: str, seed: int) -> History:
+    return arm_logs(arm)[seed]
