@@ -107,6 +107,12 @@ def ten_crop_results(arm: str) -> dict:
             for p in sorted(folder.glob(f"{arm}_s[0-9]*.eval.json"))}
 
 
+def device_of(h: History) -> str:
+    device = h.meta.get("device", "?")
+    threads = h.meta.get("cpu_threads")
+    return f"{device} ({threads} thread{'s' * (threads != 1)})" if device.startswith("cpu") and threads else device
+
+
 def progress_of(comparison: FullScale) -> dict:
     """How far a comparison's runs have got: per arm, {seed: epochs logged}; the planned
     epochs; the seeds finished in both arms; the devices; the hours of training so far."""
@@ -119,10 +125,25 @@ def progress_of(comparison: FullScale) -> dict:
         "epochs": {a: {s: len(h.epochs) for s, h in sorted(logs.items())} for a, logs in arms.items()},
         "planned": planned,
         "finished_pairs": finished,
-        "devices": sorted({h.meta.get("device", "?") for h in histories}),
+        "devices": sorted({device_of(h) for h in histories}),
         "train_hours": sum(e.get("train_seconds", 0) + e.get("val_seconds", 0) for h in histories
                            for e in h.epochs) / 3600,
     }
+
+
+def runs_rows(comparison: FullScale, labels: tuple = ("baseline", "variant")) -> list:
+    """One row per recorded run of the comparison's two arms: how far it got, its test error
+    now, its training error in the last epoch, hours, device and commit; for a table."""
+    rows, planned = [], planned_epochs(comparison.baseline)
+    for label, arm in zip(labels, (comparison.baseline, comparison.variant)):
+        for seed, h in sorted(arm_logs(arm).items()):
+            last = h.epochs[-1] if h.epochs else {}
+            rows.append({"net": label, "seed": seed, "epochs": f"{len(h.epochs)} of {planned}",
+                         "test error now": f"{100 * last['val_top1']:.1f}%" if last else "",
+                         "training error (last epoch)": f"{100 * last['train_top1']:.1f}%" if last else "",
+                         "hours": f"{sum(e['train_seconds'] + e.get('val_seconds', 0) for e in h.epochs) / 3600:.1f}",
+                         "device": device_of(h), "commit": h.meta.get("commit", "?")})
+    return rows
 
 
 def final_errors(arm: str, seeds, key: str = "val_top1") -> list:
@@ -148,3 +169,48 @@ def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, reg
 
 def log_of(arm: str, seed: int) -> History:
     return arm_logs(arm)[seed]
+
+
+NEEDS_GPU = "needs a GPU (`tools/full_scale.py --group imagenette`); not recorded yet, for want of one"
+#: the claims without a comparison of their own above, and where their full-scale measurement is
+ELSEWHERE = {
+    "relu_speedup": "measured at the paper's scale already: all of CIFAR-10, 5 seeds per net, on an H100 "
+                    "(chapter 2's recorded runs)",
+    "ten_crop": "the ten-crop evaluations of the alexnet_s* runs; " + NEEDS_GPU,
+    "tower_colour_specialisation": "the conv1 kernels of the alexnet_s* runs; " + NEEDS_GPU,
+    "dropout_iterations": "the epochs to converge of the no_dropout_s* and alexnet_s* runs; " + NEEDS_GPU,
+    "fc7_neighbours": "a full-width net trained 90 epochs: the alexnet_s* runs; " + NEEDS_GPU,
+    "he_vs_xavier": "He et al.'s 22- and 30-layer nets on ImageNet-1k take GPU-weeks, beyond any session "
+                    "here; chapter 11 measures deep plain nets on CIFAR-10 instead",
+    "prelu_vs_relu": "He et al.'s 14-layer ImageNet-1k model takes GPU-weeks, beyond any session here",
+    "overlapping_pooling_gap": "the final train and test errors of the pooling runs above",
+}
+
+
+def describe_progress(comparison: FullScale) -> str:
+    p = progress_of(comparison)
+    group = ARMS[comparison.baseline][0]
+    if not any(p["epochs"].values()):
+        return "not started" + ("; " + NEEDS_GPU if group == "imagenette" else "")
+    per_arm = "; ".join(f"{arm}: " + ", ".join(f"seed {s} {e}/{p['planned']}" for s, e in seeds.items())
+                        for arm, seeds in p["epochs"].items())
+    return (f"{len(p['finished_pairs'])} of {len(SEEDS)} seed pairs finished ({per_arm} epochs), "
+            f"{p['train_hours']:.1f} h of training on {', '.join(p['devices'])}")
+
+
+def status_rows(claims: dict) -> list:
+    """One row per claim of chapter 9: what measures it at the paper's scale, and how far that got
+    (or why nothing can here). ``claims``: key -> Claim, as ``experiments.load_claims()`` gives."""
+    rows = []
+    for key, claim in claims.items():
+        if key.endswith("_full"):
+            continue
+        mine = [(name, c) for name, c in COMPARISONS.items() if c.claim == key]
+        for name, c in mine:
+            full = claims.get(f"{name}_full")
+            rows.append({"claim": claim.claim, "at the paper's scale": f"{c.variant} against {c.baseline}",
+                         "so far": describe_progress(c) + (f"; verdict: {full.verdict}" if full else "")})
+        if not mine:
+            rows.append({"claim": claim.claim, "at the paper's scale": "",
+                         "so far": ELSEWHERE.get(key, "no full-scale design yet")})
+    return rows
