@@ -1,7 +1,8 @@
 """Layers of the paper that PyTorch does not have in the form the paper uses.
 
 * ``LocalResponseNorm``: AlexNet §3.3, across channels, inside each tower (on a CPU, the
-  fused kernel of :mod:`alexnet_lib.lrn_cpu`).
+  fused kernel of :mod:`alexnet_lib.lrn_cpu`; on a CUDA GPU, the Triton kernels of
+  :mod:`alexnet_lib.lrn_gpu`).
 * ``PReLU``: He et al. 2015 §2.1, channel-wise or channel-shared, a = 0.25 at init.
 * ``LocallyConnected2d``: cuda-convnet's unshared convolution, used by the
   CIFAR-10 nets behind the paper's "13% -> 11%" LRN claim.
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import lrn_cpu
+from . import lrn_cpu, lrn_gpu
 from .util import check_choice
 
 #: Max-pooling of §3.4: (window z, stride s). The paper's overlapping pooling, and the
@@ -59,7 +60,8 @@ class _LRN(torch.autograd.Function):
 
     Written by hand so forward + backward make a few passes over memory instead of the
     dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes. This is
-    the LRN off the CPU, and on a CPU where the fused kernel (``lrn_cpu``) cannot be built.
+    the LRN where neither fused kernel runs: a CPU where ``lrn_cpu`` cannot be built, a GPU
+    without triton (``lrn_gpu``), other devices.
     The channels are viewed as (towers, channels per tower), which needs no copy in either
     memory layout, so a channels_last input gives a channels_last output.
     """
@@ -98,9 +100,10 @@ def local_response_norm(
     ``paper-literal``. ``groups`` splits the channels into towers that never see each
     other's maps; channels past a group's edge count as zero.
 
-    On a CPU this runs the fused kernel of :mod:`alexnet_lib.lrn_cpu` (built on first use);
-    elsewhere, or where it cannot be built, the hand-written autograd function ``_LRN``.
-    Both give the formula's numbers, in NCHW and channels_last alike.
+    On a CPU this runs the fused kernel of :mod:`alexnet_lib.lrn_cpu` (built on first use), on
+    a CUDA GPU the Triton kernels of :mod:`alexnet_lib.lrn_gpu` (compiled on first use);
+    elsewhere, or where they cannot be used, the hand-written autograd function ``_LRN``.
+    All give the formula's numbers, in NCHW and channels_last alike.
     """
     check_choice("alpha_convention", alpha_convention, LRN_ALPHA_CONVENTIONS)
     if x.dim() < 3:
@@ -113,6 +116,8 @@ def local_response_norm(
         x = x.contiguous()
     if lrn_cpu.supports(x) and lrn_cpu.available():
         return lrn_cpu.lrn(x, size, a, beta, k, groups)
+    if lrn_gpu.supports(x) and lrn_gpu.available():
+        return lrn_gpu.lrn(x, size, a, beta, k, groups)
     return _LRN.apply(x, size, a, beta, k, groups)
 
 

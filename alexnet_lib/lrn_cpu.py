@@ -50,11 +50,17 @@ def available() -> bool:
 
     Under torch.compile it runs once, when the graph is traced, and its answer is part of the
     graph (so the first call may come from inside a compiled model)."""
+    return loaded_once(_STATE, _load)
+
+
+def loaded_once(state: dict, load) -> bool:
+    """Enabled (``$ALEXNET_LRN_KERNEL``), and ``load`` tried once: its outcome, kept in ``state``
+    (``loaded``: None before the first try, then True or False). Both fused kernels use it."""
     if not enabled():
         return False
-    if _STATE["loaded"] is None:
-        _load()
-    return bool(_STATE["loaded"])
+    if state["loaded"] is None:
+        load()
+    return bool(state["loaded"])
 
 
 def supports(x: torch.Tensor) -> bool:

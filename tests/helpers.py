@@ -147,3 +147,21 @@ def readable_error(proc, *words, code=1, max_lines=3) -> str:
     missing = [w for w in words if w not in err]
     assert not missing, (missing, err)
     return err
+
+
+def graph_recorder() -> tuple:
+    """(backend, graphs) for ``torch.compile(..., backend=backend)``: AOTAutograd's forward and
+    backward graphs are recorded in ``graphs`` ("forward"/"backward": the call targets, in order)
+    and then run as they are."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = {}
+
+    def recording(kind):
+        def compiler(gm, example_inputs):
+            graphs[kind] = [str(node.target) for node in gm.graph.nodes if node.op == "call_function"]
+            return make_boxed_func(gm.forward)
+        return compiler
+
+    return aot_autograd(fw_compiler=recording("forward"), bw_compiler=recording("backward")), graphs

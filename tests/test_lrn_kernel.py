@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from alexnet_lib import lrn_cpu
 from alexnet_lib.layers import LocalResponseNorm, local_response_norm
 
-from .helpers import ROOT, close_relative
+from .helpers import ROOT, close_relative, graph_recorder
 
 
 @pytest.fixture
@@ -62,23 +62,12 @@ def test_torch_compile_sees_one_operator_each_way(kernel):
     """With fullgraph=True, dynamo traces through local_response_norm to the operator (no graph
     break), AOTAutograd's forward and backward graphs are one kernel call each, and they give
     the eager numbers."""
-    from functorch.compile import make_boxed_func
-    from torch._dynamo.backends.common import aot_autograd
-
-    graphs = {}
-
-    def recording(kind):
-        def compiler(gm, example_inputs):
-            graphs[kind] = [str(node.target) for node in gm.graph.nodes if node.op == "call_function"]
-            return make_boxed_func(gm.forward)
-        return compiler
-
+    backend, graphs = graph_recorder()
     torch.compiler.reset()
     lrn = LocalResponseNorm(groups=2)
     torch.manual_seed(0)
     x = (torch.randn(2, 8, 5, 5) * 20).relu()
     xc, xe = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    backend = aot_autograd(fw_compiler=recording("forward"), bw_compiler=recording("backward"))
     yc = torch.compile(lrn, backend=backend, fullgraph=True)(xc)
     ye = lrn(xe)
     torch.testing.assert_close(yc, ye)

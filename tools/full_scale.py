@@ -125,7 +125,10 @@ class Pool:
         console.write(f"\n$ {' '.join(map(str, cmd))}\n")
         console.flush()
         env = dict(os.environ, OMP_NUM_THREADS=str(self.args.threads)) if self.args.threads else None
-        proc = subprocess.Popen(cmd, stdout=console, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        # a session of its own: Ctrl-C in the terminal reaches this script only, which then asks
+        # each run once to stop (a second signal would stop a run before its checkpoint)
+        proc = subprocess.Popen(cmd, stdout=console, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                                start_new_session=True)
         self.running[spec.name] = (spec, proc, stage, time.monotonic(), console)
         print(f"started {spec.name}: {stage} ({state_of(spec, self.args)})", flush=True)
 
@@ -155,16 +158,26 @@ class Pool:
 
 
 def run(args) -> dict:
+    """Start the runs, at most --jobs at once, until all are done or --minutes have passed (or
+    Ctrl-C / SIGTERM): then every run still training is asked to stop, once, and waited for."""
     queue = [s for s in specs() if wanted(s, args) and state_of(s, args) != "done"]
     pool, t0 = Pool(args), time.monotonic()
-    deadline = t0 + 60 * args.minutes
+    deadline = [t0 + 60 * args.minutes]
+
+    def stop_now(signum, frame):
+        print("stopping: each run saves a checkpoint after its current step, then ends", flush=True)
+        deadline[0] = 0
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, stop_now)
     evaluations = [s for s in queue if state_of(s, args) == "to evaluate"]
     queue = [s for s in queue if s not in evaluations]
     stopping = False
     while queue or evaluations or pool.running:
         evaluations += pool.reap()
-        if not stopping and time.monotonic() > deadline:
-            print(f"--minutes {args.minutes:g} reached: stopping the runs (each saves a checkpoint)", flush=True)
+        if not stopping and time.monotonic() > deadline[0]:
+            if deadline[0]:
+                print(f"--minutes {args.minutes:g} reached: stopping the runs (each saves a checkpoint)", flush=True)
             pool.stop_all()
             stopping, queue, evaluations = True, [], []
         while not stopping and len(pool.running) < args.jobs and (evaluations or queue):
