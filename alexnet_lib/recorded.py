@@ -52,6 +52,11 @@ ARMS = {
 }
 SEEDS_OF = {"paper_init": (0,)}
 
+#: how far the Imagenette runs are from the paper's: its net and recipe, not its data
+IMAGENETTE_REGIME = Regime(False, "the paper's full-width net and 90-epoch recipe, but on Imagenette (10 classes, "
+                                  "3,000 training images), not ILSVRC (1000 classes, 1.2 million): only the direction "
+                                  "of the effect carries over")
+
 
 @dataclass(frozen=True)
 class FullScale:
