@@ -22,7 +22,7 @@ from .util import check_choice
 #: non-overlapping control "which produces output of equivalent dimensions".
 POOLINGS = {"overlapping": (3, 2), "non-overlapping": (2, 2)}
 
-#: How a source treats α in  b = a / (k + α Σ a_j²)^β  (REFERENCE.md §2).
+#: How a source treats α in  b = a / (k + α Σ a_j²)^β  (chapter 4 compares them on real activations).
 #:  * ``cuda-convnet``: Alex's own code divides α by the window size n. This is what
 #:    ``torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)`` computes.
 #:  * ``paper-literal``: the formula of §3.3 read literally, no division.

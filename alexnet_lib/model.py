@@ -14,7 +14,8 @@ it, on two devices if you have them, with the exchanges as explicit transfers.
 
 ``alexnet(**options)`` builds the net, as torchvision's ``alexnet()`` does.
 
-References: REFERENCE.md §1 (layers, init, the 60,965,224 parameters, the 224/227 puzzle).
+References: the paper's §3.5, Figure 2 and §5 (layers, init); chapter 3 counts the 60,965,224 parameters
+and explains the 224/227 puzzle.
 """
 
 from __future__ import annotations

@@ -102,3 +102,14 @@ def test_launch_buttons_appear_only_with_a_repository_url(built):
         assert has_colab == bool(url), f"{f}: launch buttons {'missing' if url else 'shown without a repository'}"
         if url:
             assert url.split("github.com/")[-1] in html
+
+
+def test_the_book_cites_sources_its_reader_has():
+    """No chapter, library docstring or README points to a file that only the authors' machines
+    hold (the notes the book was written from); sources are the papers, cited by key."""
+    texts = {nb: "".join("".join(c["source"]) for c in json.loads((ROOT / f"{nb}.ipynb").read_text())["cells"])
+             for nb in notebooks()}
+    texts.update({str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "alexnet_lib").glob("*.py")})
+    texts["README.md"] = (ROOT / "README.md").read_text()
+    offenders = sorted(name for name, text in texts.items() if "REFERENCE.md" in text)
+    assert not offenders, f"these cite files a reader does not have: {offenders}"
