@@ -2,7 +2,7 @@
 #   make book   build the rendered book into _build/html
 #   make test   run the whole test suite (unit tests, every chapter in smoke mode, the book build)
 # Also: make data (download CIFAR-10 and Imagenette into data/ or $ALEXNET_DATA), make lab
-# (open the chapters in JupyterLab), make chapters (re-run every chapter in $ALEXNET_MODE and
+# (open the chapters in JupyterLab), make chapters (re-run every chapter in $ALEXNET_MODE, no progress bars, and
 # save its outputs), make bench.
 
 PYTHON ?= python3
@@ -47,7 +47,7 @@ lab: $(STAMP)
 
 chapters: $(STAMP)
 	cd book && for nb in [0-9]*.ipynb; do \
-	  ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	  TQDM_DISABLE=1 ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
 
 bench: $(STAMP)

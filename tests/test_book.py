@@ -113,3 +113,14 @@ def test_the_book_cites_sources_its_reader_has():
     texts["README.md"] = (ROOT / "README.md").read_text()
     offenders = sorted(name for name, text in texts.items() if "REFERENCE.md" in text)
     assert not offenders, f"these cite files a reader does not have: {offenders}"
+
+
+def test_no_committed_output_is_a_widget():
+    """The committed outputs are static (figures, text, tables): a widget's state (a progress
+    bar of a run made without TQDM_DISABLE, a slider) would render as nothing in the book."""
+    for nb in notebooks():
+        blob = json.loads((ROOT / f"{nb}.ipynb").read_text())
+        assert "widgets" not in blob["metadata"], f"{nb}: the notebook stores widget state"
+        views = [c["source"][:1] for c in blob["cells"] if c["cell_type"] == "code"
+                 for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert not views, f"{nb}: widget outputs in cells starting {views[:3]} (re-run with TQDM_DISABLE=1)"
