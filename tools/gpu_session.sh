@@ -5,8 +5,9 @@
 #
 # 1. the GPU benchmarks first, on an idle GPU (bench/bench_lrn.py, bench/bench_train.py in fp32
 #    and in eager bf16 with channels_last at batch 128), printed into book/results/gpu/;
-# 2. then, together: the full-width Imagenette runs of tools/full_scale.py (many processes on
-#    the one GPU, each resumable: a second call continues them where the first stopped them),
+# 2. then, together: full-width Imagenette runs of tools/full_scale.py (six processes on the one
+#    GPU, the two-tower comparison unless ONLY names others; each resumable: a second call on the
+#    same machine continues them where the first stopped them),
 #    and chapter 3 executed as a notebook in full mode (where nbclient and ipykernel are
 #    installed), saved with its outputs;
 # 3. everything written (logs, evaluations, conv1 kernels, benchmark printouts, the chapter)
@@ -36,7 +37,11 @@ if [ -n "${TINY:-}" ]; then
   BENCH=(--batch 8 --repeats 1); MODE=smoke
   RUNS=(--tiny --only alexnet_s0 one_tower_s0 --jobs 2 --results "$FULL" --runs "$ROOT_OUT/runs")
 else
-  BENCH=(--batch 128 --repeats 5); RUNS=(--device cuda --jobs 20); MODE=full
+  # Six at once: one full-width 90-epoch run took about 2.5 min alone on an H100 (chapter 8's
+  # recorded runs); how well six share a GPU is not measured yet. The two-tower comparison first
+  # (ONLY= names others: tools/full_scale.py --list)
+  ONLY=${ONLY:-alexnet_s0 one_tower_s0 alexnet_s1 one_tower_s1 alexnet_s2 one_tower_s2}
+  BENCH=(--batch 128 --repeats 5); RUNS=(--device cuda --jobs 6 --only $ONLY); MODE=full
 fi
 
 PARTS=${PARTS:-bench runs chapter}
