@@ -6,7 +6,7 @@ logs read back, arm by arm and seed by seed.
 and :func:`progress_of`, and judge a finished comparison with :func:`judge_full_scale`.
 
 Two groups: ``cifar`` (cuda-convnet's LRN pair of §3.3 and the pooling pair of §3.4 on all of
-CIFAR-10), which a CPU can train over a few sessions, and ``imagenette`` (the full-width net,
+CIFAR-10), which a CPU can train over a few sittings, and ``imagenette`` (the full-width net,
 90 epochs, one change per arm), which needs a GPU.
 """
 
@@ -185,9 +185,9 @@ ELSEWHERE = {
     "tower_colour_specialisation": "the conv1 kernels of the alexnet_s* runs; " + NEEDS_GPU,
     "dropout_iterations": "the epochs to converge of the no_dropout_s* and alexnet_s* runs; " + NEEDS_GPU,
     "fc7_neighbours": "a full-width net trained 90 epochs: the alexnet_s* runs; " + NEEDS_GPU,
-    "he_vs_xavier": "He et al.'s 22- and 30-layer nets on ImageNet-1k take GPU-weeks, beyond any session "
-                    "here; chapter 11 measures deep plain nets on CIFAR-10 instead",
-    "prelu_vs_relu": "He et al.'s 14-layer ImageNet-1k model takes GPU-weeks, beyond any session here",
+    "he_vs_xavier": "He et al.'s 22- and 30-layer nets on ImageNet-1k take GPU-weeks, beyond this book's budget; "
+                    "chapter 11 measures deep plain nets on CIFAR-10 instead",
+    "prelu_vs_relu": "He et al.'s 14-layer ImageNet-1k model takes GPU-weeks, beyond this book's budget",
     "overlapping_pooling_gap": "the final train and test errors of the pooling runs above",
 }
 
