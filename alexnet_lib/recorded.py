@@ -160,20 +160,16 @@ def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, reg
     """The comparison's verdict on its finished seed pairs (None while fewer than two are
     finished): the final test top-1 error, variant minus baseline, paired by seed."""
     c = COMPARISONS[name]
-    seeds = progress_of(c)["finished_pairs"]
+    p = progress_of(c)
+    seeds = p["finished_pairs"]
     if len(seeds) < 2:
         return None
-    p = progress_of(c)
     scale = (f"the paper's scale: {len(seeds)} seeds per arm, {p['planned']} epochs, on "
              + ", ".join(p["devices"]))
     return judged(f"{name}_full", claim, chapter, paper_effect, "final test top-1 error (fraction), paired by seed",
                   scale, final_errors(c.baseline, seeds), final_errors(c.variant, seeds), paper_says=c.paper_says,
                   paper_value=c.paper_value, paired=True, regime=regime, baseline_label=c.baseline,
                   variant_label=c.variant)
-
-
-def log_of(arm: str, seed: int) -> History:
-    return arm_logs(arm)[seed]
 
 
 NEEDS_GPU = "needs a GPU (`tools/full_scale.py --group imagenette`); not recorded yet, for want of one"

@@ -28,7 +28,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,10 +48,10 @@ class Spec:
     group: str  # "cifar": feasible on a CPU over a few sessions; "imagenette": needs a GPU
     argv: list
     ten_crop: bool = False
-    epochs: int = field(init=False)
 
-    def __post_init__(self):
-        self.epochs = int(self.argv[self.argv.index("--epochs") + 1])
+    @property
+    def epochs(self) -> int:
+        return recorded.planned_epochs(recorded.arm_of(self.name))
 
 
 def specs() -> list:
