@@ -22,7 +22,8 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``stats``: the one verdict procedure: effects, 95% t intervals, detectable effects, verdicts
 - ``analysis``: spread over seeds, comparisons, epochs to a level, kernel chroma, neighbours
 - ``batches``: the data order of every epoch, per process and device
-- ``train``: the configuration, the schedule and the training loop (§5)
+- ``keeper``: the run keeper: a run's folder, checkpoints, log and resuming
+- ``train``: the configuration, one step, one epoch and the fit (§5)
 - ``anatomy``: what each tower holds, reads and costs
 - ``parallel``: the towers on two devices (§3.2)
 - ``viz``: the shared figures

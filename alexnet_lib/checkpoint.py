@@ -14,13 +14,11 @@ the same data, the same training rule; only the learning rate and how the run is
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import io
 import json
 import random
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +39,14 @@ class RunFolderError(RuntimeError):
 
 class ResumeMismatchError(ValueError):
     """A resumed run's settings differ from those of its checkpoint."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint file that holds code (a pickled object), or one of an older format that did."""
+
+
+#: The checkpoint format: 2 holds tensors and plain data only, loaded with ``weights_only=True``.
+FORMAT = 2
 
 
 LOG_NAME = "log.json"
@@ -67,7 +73,9 @@ def load_latest_checkpoint(directory, map_location="cpu"):
     paths = checkpoint_paths(d)
     for path in paths:
         try:
-            return torch.load(path, map_location=map_location, weights_only=False), path
+            return read_checkpoint(path, map_location), path
+        except UnsafeCheckpointError:
+            raise
         except Exception as e:
             warnings.warn(
                 f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); falling back to the previous one",
@@ -82,19 +90,55 @@ def load_latest_checkpoint(directory, map_location="cpu"):
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
+    """A checkpoint file's contents: CheckpointError if it cannot be read, UnsafeCheckpointError if
+    it holds code (a pickled object) or was written in an older format."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        return read_checkpoint(path, map_location)
+    except UnsafeCheckpointError:
+        raise
     except Exception as e:
         raise CheckpointError(
             f"cannot read checkpoint {path}: {type(e).__name__}: {e}. It is damaged or not a checkpoint."
         ) from e
 
 
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """Load a checkpoint as data only (``weights_only=True``: tensors, numbers, strings, lists and
+    dicts), so that opening a file from someone else runs no code of theirs. A file that holds
+    anything else is refused before it is unpickled, naming what it holds."""
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip checkpoint at all: torch.load below names the problem
+        unsafe = []
+    if unsafe:
+        ours = any(g.startswith("alexnet_lib.") for g in unsafe)
+        if ours:
+            raise UnsafeCheckpointError(
+                f"{shown(path)} was written by an older version of alexnet_lib (before checkpoint format "
+                f"{FORMAT}), which pickled the model itself; it is not loaded, since unpickling runs code. Resume or "
+                "evaluate it with the version that wrote it (its log names the commit), or train the run again."
+            )
+        raise UnsafeCheckpointError(
+            f"{shown(path)} holds code, not only data ({', '.join(unsafe[:3])}{', ...' if len(unsafe) > 3 else ''}); "
+            "it is not loaded, since unpickling it would run that code. Use checkpoints written by this library."
+        )
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if isinstance(state, dict) and "format" not in state and "evaluation" in state:
+        raise UnsafeCheckpointError(
+            f"{shown(path)} was written by an older version of alexnet_lib (before checkpoint format {FORMAT}). "
+            "Resume or evaluate it with the version that wrote it (its log names the commit), or train the run again."
+        )
+    return state
+
+
 def rng_state(aug_gen: torch.Generator) -> dict:
+    """Every random state of the process, as tensors and numbers (loadable with weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
         "augment": aug_gen.get_state(),
-        "numpy": np.random.get_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -103,10 +147,17 @@ def rng_state(aug_gen: torch.Generator) -> dict:
 
 
 def set_rng_state(state: dict, aug_gen: torch.Generator) -> None:
+    missing = {"torch", "augment", "numpy", "python"} - set(state or {})
+    if missing:
+        raise CheckpointError(f"the checkpoint's random state lacks {', '.join(sorted(missing))}: it cannot continue "
+                              "the run exactly. Start the run again, or resume from an intact checkpoint.")
     torch.set_rng_state(state["torch"])
     aug_gen.set_state(state["augment"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -169,7 +220,7 @@ def run_meta(config, device: torch.device, kept_freed_memory: bool, train, val, 
         "cpu_threads": torch.get_num_threads(),
         "malloc_keeps_freed_memory": kept_freed_memory,
         "world_size": config.world_size,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "commit": git_commit(),
         "seed": config.seed,
         "command": command_line(),
@@ -246,12 +297,21 @@ def check_log_is_this_run(log, history: dict) -> None:
 
 
 # ------------------------------------------------------------ resuming the same run
-#: TrainConfig fields a resumed run must share with its checkpoint: they decide every step
-MUST_MATCH = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "plateau_patience",
-              "seed", "eval_every")
-#: fields that may change on resume; each change goes into the log's resume history
-MAY_CHANGE = ("lr", "epochs", "stop_at_train_error", "checkpoint_every_steps", "keep_checkpoints", "device", "workers",
-              "channels_last", "amp", "compile")
+#: What a resumed run may do with a training setting, read from ``TrainConfig``'s field metadata
+#: (``metadata={"resume": ...}``): "same" (it decides every step: must match the checkpoint),
+#: "may change" (how long or how the run is carried out: each change goes into the log's resume
+#: history) or absent (where the run is written, what it prints: never compared).
+RESUME_RULES = ("same", "may change")
+
+
+def resume_rules(config) -> dict:
+    """{rule: [field names]} of a dataclass config whose fields carry ``metadata["resume"]``."""
+    rules = {rule: [] for rule in RESUME_RULES}
+    for f in fields(config):
+        rule = f.metadata.get("resume")
+        if rule is not None:
+            rules[rule].append(f.name)
+    return rules
 
 
 def _same(a, b) -> bool:
@@ -279,24 +339,46 @@ def _describe_data(ident: dict) -> str:
     return f"{ident['items']} items{' of ' + shape if shape else ''} in {ident['classes']} classes"
 
 
-def resume_differences(state: dict, config: dict, model: nn.Module, data: dict) -> tuple[list[str], dict]:
+def model_description(model: nn.Module) -> dict:
+    """How a checkpoint names its model, as plain data: the model's config where it has one
+    (``{"family": ..., **its fields}``, enough to build it again), and every parameter's shape."""
+    config = getattr(model, "config", None)
+    family = getattr(config, "family", None)
+    return {
+        "config": {"family": family, **asdict(config)} if family else None,
+        "shapes": {name: list(p.shape) for name, p in model.state_dict().items()},
+    }
+
+
+def _model_differences(saved: dict | None, model: nn.Module) -> list[str]:
+    if not saved:
+        return []
+    ours = model_description(model)
+    if saved.get("config") and ours["config"]:
+        a, b = saved["config"], ours["config"]
+        keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+        return [f"model {k}: the checkpoint's is {a.get(k)!r}, this run's {b.get(k)!r}" for k in keys]
+    a, b = saved.get("shapes", {}), ours["shapes"]
+    if a == b:
+        return []
+    first = next((k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)))
+    return [f"model: the checkpoint's {first} has shape {a.get(first)}, this run's {b.get(first)}"]
+
+
+def resume_differences(state: dict, config, model: nn.Module, data: dict) -> tuple[list[str], dict]:
     """(what differs and may not, what differs and may) between a checkpoint ``state`` and the run
-    that resumes it: its config (as a dict), its model and its ``data`` ({"train": identity, ...})."""
-    saved = state.get("config", {})
-    differ = [f"{k}: the checkpoint has {saved[k]!r}, this run {config[k]!r}"
-              for k in MUST_MATCH if k in saved and not _same(saved[k], config[k])]
+    that resumes it: its config (a dataclass whose fields carry resume rules, see
+    :func:`resume_rules`), its model and its ``data`` ({"train": identity, ...})."""
+    saved, ours, rules = state.get("config", {}), asdict(config), resume_rules(config)
+    differ = [f"{k}: the checkpoint has {saved[k]!r}, this run {ours[k]!r}"
+              for k in rules["same"] if k in saved and not _same(saved[k], ours[k])]
     for split, ident in (state.get("data") or {}).items():
         if ident is not None and data.get(split) is not None and ident != data[split]:
             same_size = ident["items"] == data[split]["items"] and ident.get("shape") == data[split].get("shape")
             differ.append(f"{split} data: the checkpoint's were {_describe_data(ident)}, this run's are "
                           f"{_describe_data(data[split])}" + (" with other images or labels" if same_size else ""))
-    skeleton = (state.get("evaluation") or {}).get("model_repr")
-    if skeleton is not None and skeleton != repr(model):
-        old, new = skeleton.splitlines(), repr(model).splitlines()
-        first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
-        differ.append(f"model: the checkpoint's has `{old[first].strip() if first < len(old) else '(nothing)'}` "
-                      f"where this run's has `{new[first].strip() if first < len(new) else '(nothing)'}`")
-    changes = {k: [saved[k], config[k]] for k in MAY_CHANGE if k in saved and not _same(saved[k], config[k])}
+    differ += _model_differences(state.get("model_description"), model)
+    changes = {k: [saved[k], ours[k]] for k in rules["may change"] if k in saved and not _same(saved[k], ours[k])}
     return differ, changes
 
 
@@ -310,29 +392,14 @@ def mismatch_error(folder, differ: list[str]) -> ResumeMismatchError:
     )
 
 
-def evaluation_kit(model: nn.Module, augment, val) -> dict:
-    """What evaluating a checkpoint takes besides its weights, for checkpoints made outside the
-    command line: the model without its weights (parameters on the meta device) and the
-    augmentation (mean image, crop), pickled to bytes so that a checkpoint still loads when these
-    classes change; the model's repr (compared on resume); and which validation split it used."""
-    memo = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad) for p in model.parameters()}
-    try:
-        buffer = io.BytesIO()
-        torch.save({"model": copy.deepcopy(model, memo), "augment": augment}, buffer)
-        pickled = buffer.getvalue()
-    except Exception:  # a model holding something unpicklable (a hook, a lambda): evaluate it in Python
-        pickled = None
+def evaluation_spec(augment, val) -> dict:
+    """What evaluating a checkpoint takes besides its model: the test-time pipeline (the
+    augmentation's settings and tensors: mean image, crop, scale) and which validation split the
+    run used, as plain data."""
     images, info = getattr(val, "images", None), getattr(val, "info", None) or {}
     loaded = "from_cache" in info and isinstance(images, torch.Tensor)  # by data.load_dataset, not made in memory
     val_spec = None
     if loaded:
-        val_spec = {"name": val.name, "split": val.split, "size": int(images.shape[-1]), "items": len(val)}
-    return {"pickled": pickled, "model_repr": repr(model), "val": val_spec}
-
-
-def open_evaluation_kit(kit: dict, weights: dict):
-    """(model with ``weights``, augment, validation split) from an :func:`evaluation_kit`."""
-    blob = torch.load(io.BytesIO(kit["pickled"]), map_location="cpu", weights_only=False)
-    model = blob["model"]
-    model.load_state_dict(weights, assign=True)
-    return model, blob["augment"], kit["val"]
+        val_spec = {"name": val.name, "split": val.split, "size": int(images.shape[-1]), "items": len(val),
+                    "classes": [str(c) for c in getattr(val, "classes", [])]}
+    return {"augment": asdict(augment) if augment is not None else None, "val": val_spec}

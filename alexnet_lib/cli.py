@@ -31,36 +31,38 @@ from pathlib import Path
 
 import torch
 
+from .batches import distributed_setup
 from .checkpoint import (
+    LOG_NAME,
     CheckpointError,
     ResumeMismatchError,
     RunFolderError,
     check_log_is_this_run,
     checkpoint_paths,
+    data_identity,
     earlier_run_files,
     load_checkpoint,
     load_latest_checkpoint,
-    open_evaluation_kit,
 )
 from .data import load_dataset
 from .evaluate import evaluate
-from .experiments import get_mode
 from .model import AlexNet
-from .options import (  # noqa: F401  (build_model: chapters import it from here)
+from .options import (
     EXIT_ERROR,
     EXIT_USAGE,
     OptionError,
-    build_model,
     build_parser,
     check_device,
     check_options,
+    config_from_args,
     explicit_options,
     take_settings_of_run,
 )
-from .recipes import paper_data
+from .recipes import build_model, config_from_dict, paper_data
 from .storage import FolderLock, remove_stale_temporaries, save_atomically, shown
-from .train import TrainConfig, Trainer, TrainingStopped, distributed_setup
-from .util import command_line, display_path, git_commit, write_json_atomic
+from .train import TrainConfig, Trainer, TrainingStopped
+from .transforms import Augment
+from .util import command_line, display_path, get_mode, git_commit, write_json_atomic
 
 
 def build_data(args):
@@ -134,6 +136,8 @@ def prepare_run(args, explicit: set, out: Path, rank: int):
                 raise RunFolderError(f"{shown(path)} was written by the library's Trainer, not by this command; "
                                      "resume it in Python: Trainer(...).fit(resume=True)")
             differ = take_settings_of_run(args, explicit, saved, out)
+            if "log" not in explicit:  # where the run has written its log, wherever this command runs
+                args.log = stored_log_path(state["config"], out) or args.log
             if differ:
                 raise ResumeMismatchError(
                     f"--resume: these options differ from the run in {shown(out)}:\n"
@@ -145,6 +149,9 @@ def prepare_run(args, explicit: set, out: Path, rank: int):
                 check_log_is_this_run(Path(args.log) if args.log else log, state["history"])
             return (state, path), []
     files, what = earlier_run_files(out, log) if rank == 0 else ([], "")
+    if files == [log] and args.log and not args.overwrite and not _is_training_log(log):
+        raise RunFolderError(f"--log {args.log} is an existing file that is not a training log; a new run would "
+                             "overwrite it. Choose another --log, or move that file away.")
     if files and not args.overwrite:
         hint = "it holds no checkpoint to resume from" if args.resume else "--resume continues it"
         raise RunFolderError(
@@ -154,8 +161,29 @@ def prepare_run(args, explicit: set, out: Path, rank: int):
     return None, files
 
 
+def stored_log_path(config: dict, out: Path) -> str | None:
+    """The log of the run whose checkpoint holds ``config`` (a TrainConfig as a dict), now that the run
+    is in ``out``: a log inside the run folder moves with the folder; one outside stays where it is."""
+    log, folder = config.get("log_path"), config.get("checkpoint_dir")
+    if not (log and folder and os.path.isabs(log) and os.path.isabs(folder)):
+        return None
+    inside = Path(log).is_relative_to(folder)
+    return str(out / Path(log).relative_to(folder)) if inside else log
+
+
+def _is_training_log(path: Path) -> bool:
+    try:
+        blob = json.loads(path.read_text())
+        return isinstance(blob, dict) and {"meta", "epochs"} <= set(blob)
+    except (OSError, ValueError):
+        return False
+
+
 # ------------------------------------------------------------------------ commands
 def cmd_train(args, explicit: set) -> int:
+    if not args.out.strip():
+        raise OptionError("--out is empty; it names the folder for the run's checkpoints and log "
+                          "(e.g. --out runs/my-run)")
     out = Path(args.out)
     check_out_folder(out)
     check_output_file(args.log, "--log")
@@ -175,7 +203,7 @@ def cmd_train(args, explicit: set) -> int:
         config.validate()
         train, val, augment = build_data(args)
         torch.manual_seed(args.seed)  # the seed decides the initial weights too
-        model = build_model(args, len(train.classes))
+        model = build_model(config_from_args(args, len(train.classes)))
         config.meta["augment"] = {"crop": augment.crop, "flip": augment.flip, "pca": augment.pca is not None,
                                   "random_crop": augment.random_crop, "mean": args.mean}
         trainer = Trainer(model, train, val, augment, config)
@@ -207,8 +235,8 @@ def make_config(args, out: Path, mode: str, rank: int, world: int, dist_device) 
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
         milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed,
-        device=args.device or (str(dist_device) if dist_device else None), checkpoint_dir=str(out),
-        checkpoint_every_steps=args.checkpoint_every, log_path=args.log or str(out / "log.json"),
+        device=args.device or (str(dist_device) if dist_device else None), checkpoint_dir=str(out.resolve()),
+        checkpoint_every_steps=args.checkpoint_every, log_path=str(Path(args.log or out / LOG_NAME).resolve()),
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
         channels_last=args.channels_last, amp=args.amp, compile=args.compile,
         stop_at_train_error=args.stop_at_train_error, rank=rank, world_size=world,
@@ -278,35 +306,57 @@ def cmd_evaluate(args, explicit: set) -> int:
 
 
 def _model_and_data(state, found: Path):
-    """(model with the checkpoint's weights, val data, augment) of a checkpoint from this command
-    (rebuilt from its options) or from the library's Trainer (from what it saved for this)."""
+    """(model with the checkpoint's weights, val data, augment) of a checkpoint, rebuilt from the
+    plain data it holds: the model's config, the test-time pipeline and the validation split (the
+    command line's own options for a run of this command). The validation data must be the data
+    the run validated on: same classes, in the same order, and the same images."""
     if not isinstance(state, dict) or not {"model", "config", "epoch", "history"} <= set(state):
         held = ", ".join(map(str, list(state)[:5])) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{shown(found)} is not a training checkpoint (it holds {held}). Give a run "
                               "folder or one of its ckpt-e*-s*.pt files.")
+    described = (state.get("model_description") or {}).get("config")
+    if described is None:
+        raise CheckpointError(f"{shown(found)} holds a model without a config (not a net of this library): "
+                              "evaluate it in Python with alexnet_lib.evaluate.evaluate.")
+    config = config_from_dict(described)
     saved = state["config"].get("meta", {}).get("cli_args")
+    spec = (state.get("evaluation") or {}).get("val")
     if saved is not None:
         defaults = vars(build_parser().commands["train"].parse_args(["--out", "-"]))
-        cli_args = argparse.Namespace(**{**defaults, **saved})
-        train, val, augment = build_data(cli_args)
-        model = build_model(cli_args, len(train.classes))
+        _, val, augment = build_data(argparse.Namespace(**{**defaults, **saved}))
+    elif spec is not None:
+        augment = Augment(**state["evaluation"]["augment"])
+        size = None if spec["name"] == "cifar10" and spec["size"] == 32 else spec["size"]
+        val = load_dataset(spec["name"], spec["split"], size=size)
+    else:
+        raise CheckpointError(f"{shown(found)} was saved by the library's Trainer without the name of its "
+                              "validation data (it was built in memory): evaluate it in Python, with the model and "
+                              "data it was trained with (alexnet_lib.evaluate.evaluate).")
+    _check_same_val_data(state, val, found)
+    model = build_model(config)
+    try:
         model.load_state_dict(state["model"])
-        return model, val, augment
-    kit = state.get("evaluation") or {}
-    if not kit.get("pickled") or not kit.get("val"):
-        raise CheckpointError(
-            f"{shown(found)} was saved by the library's Trainer without "
-            + ("the name of its validation data (it was built in memory)" if kit.get("pickled") else
-               "the model's description (an older version, or a model that cannot be pickled)")
-            + ": evaluate it in Python, with the model and data it was trained with (alexnet_lib.evaluate.evaluate)."
-        )
-    model, augment, spec = open_evaluation_kit(kit, state["model"])
-    size = None if spec["name"] == "cifar10" and spec["size"] == 32 else spec["size"]
-    val = load_dataset(spec["name"], spec["split"], size=size)
-    if len(val) != spec.get("items", len(val)):
-        print(f"note: the run validated on {spec['items']} images of {spec['name']}/{spec['split']}; "
-              f"this is all {len(val)} of them", file=sys.stderr)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise CheckpointError(f"{shown(found)}: its weights do not fit its own model description ({first}). "
+                              "The checkpoint is damaged or was edited; evaluate another one.") from None
     return model, val, augment
+
+
+def _check_same_val_data(state: dict, val, found: Path) -> None:
+    """CheckpointError unless ``val`` has the classes (names and order) and images the run validated on."""
+    spec = (state.get("evaluation") or {}).get("val") or {}
+    theirs, ours = spec.get("classes"), [str(c) for c in getattr(val, "classes", [])]
+    if theirs is not None and theirs != ours:
+        first = next((i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b), min(len(theirs), len(ours)))
+        raise CheckpointError(
+            f"{shown(found)} was trained on classes {theirs[first:first + 3]}... where these data have "
+            f"{ours[first:first + 3]}... (class {first}); its predictions would be scored against the wrong labels. "
+            "Point ALEXNET_DATA at the data the run used.")
+    ident = (state.get("data") or {}).get("val")
+    if ident is not None and ident != data_identity(val) and len(val) == ident.get("items"):
+        raise CheckpointError(f"{shown(found)} validated on other images or labels than these "
+                              f"({len(val)} items either way). Point ALEXNET_DATA at the data the run used.")
 
 
 # ----------------------------------------------------------------------- errors

@@ -21,7 +21,8 @@ and explains the 224/227 puzzle.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -32,12 +33,10 @@ from .layers import (
     LRN_ALPHA_CONVENTIONS,
     POOLINGS,
     LocalResponseNorm,
-    PReLU,
     local_response_norm,
     make_activation,
     pool_output_size,
 )
-from .small_nets import PLAIN_INITS, CifarNet, PlainNet, plain_init_std  # noqa: F401  (their older home)
 from .util import check_choice
 
 INITS = ("paper", "caffe", "xavier", "kaiming")
@@ -111,8 +110,12 @@ class Tower(nn.Module):
         self.act = nn.ModuleDict({name: make_activation(activation, out_channels[name]) for name in LAYERS[:-1]})
 
 
-class AlexNet(nn.Module):
-    """AlexNet (2012), faithful to the paper by default.
+@dataclass(frozen=True)
+class AlexNetConfig:
+    """The one description of an AlexNet: every option of the net, faithful to the paper by default.
+
+    A model is built from it (``AlexNet(config)``), a checkpoint stores it (``asdict``), a resumed
+    run compares it, and :func:`layer_table` prints the net from it.
 
     Args:
         num_classes: 1000 for ILSVRC; 10 for Imagenette or CIFAR-10.
@@ -139,66 +142,101 @@ class AlexNet(nn.Module):
             of the two on each, bench/bench_train.py); the same numbers either way.
     """
 
-    def __init__(self, num_classes: int = 1000, towers: int = 2, tower_isolation: bool = True, activation: str = "relu",
-                 lrn: bool = True, lrn_alpha_convention: str = "cuda-convnet", pooling: str = "overlapping",
-                 dropout: float = 0.5, dropout_placement: str = "paper", init: str = "paper", width: float = 1.0,
-                 input_size: int = 224, tower_convs: str = "auto"):
-        super().__init__()
-        self._check_options(towers, activation, lrn_alpha_convention, pooling, init, dropout_placement, dropout,
-                            width, num_classes, tower_convs)
-        plan = plan_widths(towers, width, input_size, pooling)
+    family: ClassVar[str] = "alexnet"  # what a checkpoint calls this kind of net
+
+    num_classes: int = 1000
+    towers: int = 2
+    tower_isolation: bool = True
+    activation: str = "relu"
+    lrn: bool = True
+    lrn_alpha_convention: str = "cuda-convnet"
+    pooling: str = "overlapping"
+    dropout: float = 0.5
+    dropout_placement: str = "paper"
+    init: str = "paper"
+    width: float = 1.0
+    input_size: int = 224
+    tower_convs: str = "auto"
+
+    def __post_init__(self):
+        check_whole("num_classes", self.num_classes, 1)
+        if self.towers not in (1, 2) or isinstance(self.towers, bool):
+            raise ValueError(f"towers must be 1 or 2 (the paper's two GPUs, or the one-GPU control), "
+                             f"got {self.towers!r}")
+        check_whole("input_size", self.input_size, 1)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("lrn_alpha_convention", self.lrn_alpha_convention, LRN_ALPHA_CONVENTIONS)
+        check_choice("pooling", self.pooling, tuple(POOLINGS))
+        check_choice("init", self.init, INITS)
+        check_choice("dropout_placement", self.dropout_placement, DROPOUT_PLACEMENTS)
+        check_choice("tower_convs", self.tower_convs, TOWER_CONVS)
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise ValueError(f"dropout p must be in [0, 1), got {self.dropout!r} (the paper uses 0.5)")
+        if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"width must be a positive number, got {self.width!r} (1.0 is the paper's net)")
+        plan = self.plan
         if plan.pool5_size < 1:
             raise ValueError(
-                f"input_size={input_size} is too small: conv1 gives {plan.conv1_size}x{plan.conv1_size} "
+                f"input_size={self.input_size} is too small: conv1 gives {plan.conv1_size}x{plan.conv1_size} "
                 "and three poolings leave nothing. Use 224 (paper) or 227 (Caffe), or at least 67."
             )
-        self.num_classes, self.towers_count, self.input_size = num_classes, towers, input_size
-        self.tower_isolation, self.activation, self.init_scheme = tower_isolation, activation, init
-        self.width, self.pooling, self.tower_convs = width, pooling, tower_convs
-        self.dropout_p, self.dropout_placement = dropout, dropout_placement
+
+    @property
+    def plan(self) -> "Widths":
+        return plan_widths(self.towers, self.width, self.input_size, self.pooling)
+
+    @property
+    def isolated(self) -> bool:
+        """Whether conv2, conv4 and conv5 see their own tower only (the paper's wiring)."""
+        return self.tower_isolation and self.towers == 2
+
+
+def check_whole(name: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be a whole number, at least {least}, got {value!r}")
+
+
+class AlexNet(nn.Module):
+    """AlexNet (2012), faithful to the paper by default: ``AlexNet()`` is Figure 2's net.
+
+    Built from an :class:`AlexNetConfig`, or from its options as keywords
+    (``AlexNet(num_classes=10, width=0.25)``); ``model.config`` holds the description.
+    """
+
+    def __init__(self, config: AlexNetConfig | None = None, **options):
+        super().__init__()
+        if config is not None and not isinstance(config, AlexNetConfig):
+            raise TypeError(f"AlexNet takes an AlexNetConfig (or keyword options), got {type(config).__name__}")
+        self.config = c = replace(config, **options) if config is not None else AlexNetConfig(**options)
+        plan = c.plan
+        self.num_classes, self.towers_count, self.input_size = c.num_classes, c.towers, c.input_size
+        self.tower_isolation, self.activation, self.init_scheme = c.tower_isolation, c.activation, c.init
+        self.width, self.pooling, self.tower_convs = c.width, c.pooling, c.tower_convs
+        self.dropout_p, self.dropout_placement = c.dropout, c.dropout_placement
         self.plan = plan
         # Right/bottom zero padding that turns PyTorch's floor rule into cuda-convnet's ceil rule.
-        self.input_pad = (plan.conv1_size - 1) * 4 + 11 - input_size
+        self.input_pad = (plan.conv1_size - 1) * 4 + 11 - c.input_size
 
-        isolated = tower_isolation and towers == 2
-        self.groups = {name: (towers if isolated and name in ISOLATED_LAYERS else 1) for name in LAYERS}
-        in_ch, out = _layer_inputs(plan, towers, isolated), dict(plan.per_tower)
+        self.groups = {name: (c.towers if c.isolated and name in ISOLATED_LAYERS else 1) for name in LAYERS}
+        in_ch, out = _layer_inputs(plan, c.towers, c.isolated), dict(plan.per_tower)
         # fc8's 1000 neurons are split between the GPUs like every other layer's.
-        head = [num_classes - num_classes // 2, num_classes // 2] if towers == 2 else [num_classes]
-        self.towers = nn.ModuleList(Tower(in_ch, {**out, "fc8": head[t]}, activation) for t in range(towers))
+        head = _head_split(c)
+        self.towers = nn.ModuleList(Tower(in_ch, {**out, "fc8": head[t]}, c.activation) for t in range(c.towers))
         self.features_dim = in_ch["fc6"]
 
-        caffe = lrn_alpha_convention == "caffe"
-        lrn_groups = 1 if caffe or not isolated else towers
+        caffe = c.lrn_alpha_convention == "caffe"
+        lrn_groups = 1 if caffe or not c.isolated else c.towers
         self.lrn = (
             LocalResponseNorm(
-                5, 1e-4, 0.75, k=1.0 if caffe else 2.0, alpha_convention=lrn_alpha_convention, groups=lrn_groups
+                5, 1e-4, 0.75, k=1.0 if caffe else 2.0, alpha_convention=c.lrn_alpha_convention, groups=lrn_groups
             )
-            if lrn
+            if c.lrn
             else nn.Identity()
         )
-        k, s = POOLINGS[pooling]
+        k, s = POOLINGS[c.pooling]
         self.pool = nn.MaxPool2d(k, s)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(c.dropout)
         self.reset_parameters()
-
-    @staticmethod
-    def _check_options(towers, activation, lrn_alpha_convention, pooling, init, dropout_placement, dropout,
-                       width, num_classes, tower_convs) -> None:
-        if towers not in (1, 2):
-            raise ValueError(f"towers must be 1 or 2 (the paper's two GPUs, or the one-GPU control), got {towers!r}")
-        check_choice("activation", activation, ACTIVATIONS)
-        check_choice("lrn_alpha_convention", lrn_alpha_convention, LRN_ALPHA_CONVENTIONS)
-        check_choice("pooling", pooling, tuple(POOLINGS))
-        check_choice("init", init, INITS)
-        check_choice("dropout_placement", dropout_placement, DROPOUT_PLACEMENTS)
-        check_choice("tower_convs", tower_convs, TOWER_CONVS)
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-            raise ValueError(f"dropout p must be in [0, 1), got {dropout!r} (the paper uses 0.5)")
-        if not width > 0:
-            raise ValueError(f"width must be positive, got {width!r} (1.0 is the paper's net)")
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes!r}")
 
     # ----------------------------------------------------------------- initialisation
     def reset_parameters(self) -> None:
@@ -350,25 +388,54 @@ def _layer_inputs(plan: Widths, towers: int, isolated: bool) -> dict:
     }
 
 
+def _head_split(config: AlexNetConfig) -> list:
+    """fc8's neurons per tower: split between the GPUs like every other layer's."""
+    n = config.num_classes
+    return [n - n // 2, n // 2] if config.towers == 2 else [n]
+
+
+def layer_table(config: AlexNetConfig | None = None) -> list:
+    """Figure 2 read from a config, one row per layer, without building the weights.
+
+    Each row: ``layer``; ``output`` (channels, height, width of the layer's output, both towers
+    together, before pooling); ``per_tower`` (each tower's channels); ``kernel``, ``stride``,
+    ``pad`` (None for the fully connected layers); ``reads`` ("input", "own" tower or "all"
+    towers); ``params_per_tower`` (weights, biases and PReLU slopes of each tower's share) and
+    ``params`` (their sum). The rows add up to the net's parameter count (60,965,224 for the
+    paper's net with 1000 classes).
+    """
+    c = config or AlexNetConfig()
+    plan = c.plan
+    k, s = POOLINGS[c.pooling]
+    p1 = pool_output_size(plan.conv1_size, k, s)
+    p2 = pool_output_size(p1, k, s)
+    size = {"conv1": plan.conv1_size, "conv2": p1, "conv3": p2, "conv4": p2, "conv5": p2}
+    in_ch = _layer_inputs(plan, c.towers, c.isolated)
+    out = {**plan.per_tower, "fc8": None}
+    prelu = {"prelu": "channel", "prelu-shared": "shared"}.get(c.activation)
+    rows = []
+    for name in LAYERS:
+        per_tower = _head_split(c) if name == "fc8" else [out[name]] * c.towers
+        kernel, stride, pad = CONV_GEOMETRY.get(name, (None, None, None))
+        params = []
+        for n_out in per_tower:
+            weights = n_out * in_ch[name] * (kernel or 1) ** 2
+            slopes = 0 if prelu is None or name == "fc8" else (n_out if prelu == "channel" else 1)
+            params.append(weights + n_out + slopes)
+        reads = "input" if name == "conv1" else ("own" if c.towers == 1 or (c.isolated and name in ISOLATED_LAYERS)
+                                                 else "all")
+        side = size.get(name, 1)
+        rows.append({"layer": name, "output": (sum(per_tower), side, side), "per_tower": per_tower,
+                     "kernel": kernel, "stride": stride, "pad": pad, "reads": reads,
+                     "params_per_tower": params, "params": sum(params)})
+    return rows
+
+
 def alexnet(num_classes: int = 1000, **options) -> AlexNet:
-    """The paper's net, or a variant of it (see :class:`AlexNet` for the options)."""
+    """The paper's net, or a variant of it (see :class:`AlexNetConfig` for the options)."""
     return AlexNet(num_classes=num_classes, **options)
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-__all__ = [
-    "AlexNet",
-    "CifarNet",
-    "PlainNet",
-    "Tower",
-    "alexnet",
-    "count_parameters",
-    "conv1_output_size",
-    "plain_init_std",
-    "PReLU",
-    "POOLINGS",
-    "STAGES",
-]

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import torch
 
-from .experiments import MODES
 from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS, POOLINGS
 from .model import INITS
-from .recipes import MEANS, MODELS
-from .recipes import build_model as build_model_by_name
+from .optim import OPTIMIZERS
+from .recipes import MEANS, MODELS, model_config
 from .storage import shown
-from .train import OPTIMIZERS, SCHEDULES
-from .util import project_root
+from .train import SCHEDULES
+from .util import MODES, project_root
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
 DATASETS = ("cifar10", "imagenette", "imagenet")
@@ -35,8 +34,8 @@ DATA_OPTIONS = ("dataset", "mean", "no_pca", "scale", "no_flip", "no_random_crop
 TRAINING_OPTIONS = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "patience", "seed")
 #: what a resumed run takes from its checkpoint when left out; the first three groups may not change
 KEPT_ON_RESUME = MODEL_OPTIONS + DATA_OPTIONS + TRAINING_OPTIONS + (
-    "lr", "epochs", "stop_at_train_error", "log", "checkpoint_every", "save_conv1", "channels_last", "amp", "compile",
-    "on_corrupt")
+    "lr", "epochs", "stop_at_train_error", "log", "mode", "checkpoint_every", "save_conv1", "channels_last", "amp",
+    "compile", "on_corrupt")
 #: options the CIFAR nets do not have, and why
 CIFAR_NETS_IGNORE = {
     "towers": "they are one-tower nets", "dropout": "they have no dropout", "init": "they keep PyTorch's default init",
@@ -73,6 +72,7 @@ def _number(kind, test, words: str):
 
 positive_int = _number(int, lambda v: v >= 1, "a whole number, at least 1")
 natural = _number(int, lambda v: v >= 0, "a whole number, at least 0")
+seed_number = _number(int, lambda v: 0 <= v < 2**63, "a whole number from 0 to 2**63 - 1 (PyTorch's seed range)")
 positive = _number(float, lambda v: v > 0, "a positive number")
 non_negative = _number(float, lambda v: v >= 0, "a number, at least 0")
 below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
@@ -143,7 +143,7 @@ def _add_training_arguments(g) -> None:
     g.add_argument("--schedule", choices=SCHEDULES, default="plateau")
     g.add_argument("--milestones", type=positive_int, nargs="*", default=[], help="epochs of lr/10 (--schedule step)")
     g.add_argument("--patience", type=natural, default=2, help="epochs without val improvement before lr/10 (plateau)")
-    g.add_argument("--seed", type=natural, default=0)
+    g.add_argument("--seed", type=seed_number, default=0)
     g.add_argument("--stop-at-train-error", type=error_rate, metavar="E",
                    help="end the run after the first epoch whose training top-1 error is at most E (Figure 1: 0.25)")
 
@@ -176,11 +176,11 @@ def explicit_options(parser, argv: list, args) -> set:
     return {k for k, v in vars(probe).items() if v is not unset}
 
 
-def build_model(args, num_classes: int):
-    """The model the command line ``args`` describe (see ``recipes.build_model``). A CIFAR net
-    takes the training crop (``--crop``, default 32) as its input size."""
+def config_from_args(args, num_classes: int):
+    """The model config the command line ``args`` describe (see ``recipes.model_config``). A CIFAR
+    net takes the training crop (``--crop``, default 32) as its input size."""
     cifar_net = args.model != "alexnet"
-    return build_model_by_name(
+    return model_config(
         args.model,
         num_classes,
         towers=args.towers,
@@ -223,9 +223,8 @@ def check_options(args, explicit: set) -> None:
         raise OptionError(f"--model {args.model} with --dataset {args.dataset} would ignore or reject: "
                           + "; ".join(f"--{k.replace('_', '-')} ({why})" for k, why in ignored.items())
                           + ". Leave these options out.")
-    try:
-        with torch.device("meta"):  # every check of the model's own options, without building its weights
-            build_model(args, num_classes=10)
+    try:  # every check of the model's own options, without building its weights
+        config_from_args(args, num_classes=10)
     except ValueError as e:
         raise OptionError(str(e)) from None
 
@@ -237,6 +236,8 @@ def check_device(name: str | None) -> None:
         device = torch.device(name)
     except RuntimeError:
         raise OptionError(f"--device {name} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise OptionError(f"--device {name}: the runs train on cpu or cuda (cuda:N), not on {device.type}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise OptionError(f"--device {name}: no CUDA GPU is visible here (torch {torch.__version__}, "
                           f"CUDA build: {torch.version.cuda or 'none'}). Leave --device out to use the CPU.")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .anatomy import connectivity, layer_costs, layer_output_sizes, stage_functions, time_stages, tower_memory  # noqa: F401
+from .anatomy import connectivity
 from .model import STAGES, AlexNet
 
 

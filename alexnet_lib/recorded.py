@@ -16,7 +16,9 @@ import json
 from dataclasses import dataclass
 
 from .checkpoint import History
-from .experiments import Regime, judged, recorded_logs, results_dir
+from .experiments import judged, recorded_logs
+from .stats import Regime
+from .util import results_dir
 
 FOLDER = "full_scale"
 SEEDS = (0, 1, 2)

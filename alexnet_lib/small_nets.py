@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -24,9 +26,12 @@ from .layers import (
 )
 from .util import check_choice
 
+CIFAR_KINDS = ("fig1", "lrn-pair")
 
-class CifarNet(nn.Module):
-    """The small CIFAR-10 nets of the paper's side experiments.
+
+@dataclass(frozen=True)
+class CifarNetConfig:
+    """The one description of a CIFAR-10 net of the paper's side experiments (:class:`CifarNet`).
 
     ``kind="fig1"``: the four-layer net of §3.1 / Figure 1 (ReLU against tanh), in the
     style of cuda-convnet's ``layers-18pct``: conv 32-32-64 (5×5, pad 2), each followed by
@@ -42,45 +47,80 @@ class CifarNet(nn.Module):
     overlapping and non-overlapping poolings give maps of the same size (16, 8, 4) on 32x32.
 
     ``input_size=24`` takes the 24x24 crops that cuda-convnet's ``-13pct`` / ``-11pct`` runs
-    trained on (random crops and flips of the 32x32 images; the centre crop at test time).
+    trained on (random crops and flips of the 32x32 images).
     """
 
-    def __init__(self, kind: str = "fig1", activation: str = "relu", lrn: bool = False, num_classes: int = 10,
-                 lrn_size: int = 9, lrn_alpha: float = 1e-3, lrn_beta: float = 0.75, lrn_k: float = 1.0,
-                 pooling: str = "overlapping", width: float = 1.0, pool_rounding: str = "floor",
-                 input_size: int = 32):
+    family: ClassVar[str] = "cifar"  # what a checkpoint calls this kind of net
+
+    kind: str = "fig1"
+    activation: str = "relu"
+    lrn: bool = False
+    num_classes: int = 10
+    lrn_size: int = 9
+    lrn_alpha: float = 1e-3
+    lrn_beta: float = 0.75
+    lrn_k: float = 1.0
+    pooling: str = "overlapping"
+    width: float = 1.0
+    pool_rounding: str = "floor"
+    input_size: int = 32
+
+    def __post_init__(self):
+        check_choice("kind", self.kind, CIFAR_KINDS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("pooling", self.pooling, tuple(POOLINGS))
+        check_choice("pool_rounding", self.pool_rounding, ("floor", "ceil"))
+        for name in ("num_classes", "lrn_size", "input_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number, at least 1, got {value!r}")
+        if self.input_size < 8:
+            raise ValueError(f"input_size must be at least 8 (three poolings need maps to pool), got {self.input_size}")
+        for name in ("width", "lrn_alpha", "lrn_beta", "lrn_k"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.lrn and self.kind != "lrn-pair":
+            raise ValueError("lrn=True needs kind='lrn-pair': the Figure 1 net has no LRN layers")
+
+
+class CifarNet(nn.Module):
+    """A CIFAR-10 net of the paper's side experiments, built from a :class:`CifarNetConfig`
+    (or its options as keywords: ``CifarNet("lrn-pair", lrn=True)``)."""
+
+    def __init__(self, kind: str | CifarNetConfig = "fig1", **options):
         super().__init__()
-        check_choice("kind", kind, ("fig1", "lrn-pair"))
-        check_choice("activation", activation, ACTIVATIONS)
-        check_choice("pooling", pooling, tuple(POOLINGS))
-        check_choice("pool_rounding", pool_rounding, ("floor", "ceil"))
-        if input_size < 8:
-            raise ValueError(f"input_size must be at least 8 (three poolings need maps to pool), got {input_size}")
-        self.kind, self.activation_name, self.input_size = kind, activation, input_size
-        k, s = POOLINGS[pooling]
-        ceil = pool_rounding == "ceil"
-        c = lambda n: max(1, round(n * width))  # noqa: E731
-        act = lambda n: make_activation(activation, c(n))  # noqa: E731
-        norm = (lambda: LocalResponseNorm(lrn_size, lrn_alpha, lrn_beta, lrn_k)) if lrn else nn.Identity
-        max_pool, avg_pool = (lambda: nn.MaxPool2d(k, s, ceil_mode=ceil)), (lambda: nn.AvgPool2d(k, s, ceil_mode=ceil))
+        config = kind if isinstance(kind, CifarNetConfig) else CifarNetConfig(kind, **options)
+        if options and isinstance(kind, CifarNetConfig):
+            config = replace(config, **options)
+        self.config = c = config
+        self.kind, self.activation_name, self.input_size = c.kind, c.activation, c.input_size
+        k, s = POOLINGS[c.pooling]
+        ceil = c.pool_rounding == "ceil"
+        width = lambda n: max(1, round(n * c.width))  # noqa: E731
+        act = lambda n: make_activation(c.activation, width(n))  # noqa: E731
+        lrn = lambda: LocalResponseNorm(c.lrn_size, c.lrn_alpha, c.lrn_beta, c.lrn_k)  # noqa: E731
+        norm = lrn if c.lrn else nn.Identity
+        max_pool = lambda: nn.MaxPool2d(k, s, ceil_mode=ceil)  # noqa: E731
+        avg_pool = lambda: nn.AvgPool2d(k, s, ceil_mode=ceil)  # noqa: E731
         # 32 -> 15 -> 7 -> 3 with 3/2 pooling and the floor rule; 32 -> 16 -> 8 -> 4 with 2/2, or with
         # 3/2 and the ceil rule (cuda-convnet's, pool_rounding="ceil")
-        size = input_size
-        for _ in range(3 if kind == "fig1" else 2):
+        size = c.input_size
+        for _ in range(3 if c.kind == "fig1" else 2):
             size = pool_output_size(size, k, s, ceil)
-        if kind == "fig1":
-            layers = [nn.Conv2d(3, c(32), 5, padding=2), act(32), max_pool(),
-                      norm(), nn.Conv2d(c(32), c(32), 5, padding=2), act(32), avg_pool(),
-                      norm(), nn.Conv2d(c(32), c(64), 5, padding=2), act(64), avg_pool()]
-            out = c(64)
+        if c.kind == "fig1":
+            layers = [nn.Conv2d(3, width(32), 5, padding=2), act(32), max_pool(),
+                      norm(), nn.Conv2d(width(32), width(32), 5, padding=2), act(32), avg_pool(),
+                      norm(), nn.Conv2d(width(32), width(64), 5, padding=2), act(64), avg_pool()]
+            out = width(64)
         else:
-            layers = [nn.Conv2d(3, c(64), 5, padding=2), act(64), max_pool(), norm(),
-                      nn.Conv2d(c(64), c(64), 5, padding=2), act(64), norm(), max_pool(),
-                      LocallyConnected2d(c(64), c(64), size, 3, padding=1), act(64),
-                      LocallyConnected2d(c(64), c(32), size, 3, padding=1), act(32)]
-            out = c(32)
+            layers = [nn.Conv2d(3, width(64), 5, padding=2), act(64), max_pool(), norm(),
+                      nn.Conv2d(width(64), width(64), 5, padding=2), act(64), norm(), max_pool(),
+                      LocallyConnected2d(width(64), width(64), size, 3, padding=1), act(64),
+                      LocallyConnected2d(width(64), width(32), size, 3, padding=1), act(32)]
+            out = width(32)
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(out * size * size, num_classes)
+        self.classifier = nn.Linear(out * size * size, c.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         side = self.input_size

@@ -1,17 +1,17 @@
-"""Training as in §5: the schedule, the loop, and runs that resume exactly.
+"""Training as in §5: the configuration, one step, one epoch, and the fit, on one screen.
 
 "We used an equal learning rate for all layers ... The heuristic which we followed was
 to divide the learning rate by 10 when the validation error rate stopped improving with
-the current learning rate." The update rule itself is in ``optim``; checkpoints and logs
-in ``checkpoint``.
+the current learning rate." The update rule itself is in ``optim``; what the run leaves on
+disk (checkpoints, the log, resuming) is kept by ``keeper.RunKeeper``.
 
 The trainer works on uint8 batches and augments them as tensors (``transforms.Augment``).
 Every epoch's data order and augmentation are drawn from generators seeded by
 (seed, epoch), and every random state is saved with the checkpoint, so a run that is
 killed and resumed ends with the same weights, bit for bit, as one that never stopped.
-A resumed run must have its checkpoint's settings (only the learning rate may change, as
-the paper's was lowered by hand), one process at a time trains in a folder, and a stop
-asked for (``Trainer.stop_requested``, Ctrl-C at the command line) saves a checkpoint at
+A resumed run must have its checkpoint's settings (the fields of :class:`TrainConfig` marked
+``resume="same"``; the learning rate may change, as the paper's was lowered by hand), and a
+stop asked for (``Trainer.stop_requested``, Ctrl-C at the command line) saves a checkpoint at
 the next step boundary.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -27,39 +26,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .analysis import epochs_to_levels, epochs_to_reach  # noqa: F401  (their older home)
-from .batches import all_ranks, barrier, distributed_setup, epoch_batches, epoch_seed, iterate_batches, on_device  # noqa: F401
-from .checkpoint import (  # noqa: F401  (CheckpointError, load_checkpoint: their older home)
+from .batches import all_ranks, epoch_batches, epoch_seed, iterate_batches, on_device
+from .checkpoint import (
     CheckpointError,
     EpochTotals,
     History,
-    RunFolderError,
-    checkpoint_paths,
     data_identity,
-    evaluation_kit,
-    load_checkpoint,
-    load_latest_checkpoint,
-    mismatch_error,
-    resume_differences,
+    evaluation_spec,
+    model_description,
     rng_state,
     run_meta,
-    save_checkpoint,
     set_rng_state,
 )
 from .data import ImageTensors
 from .evaluate import evaluate, topk_hits
-from .optim import OPTIMIZERS, PaperSGD, make_optimizer, parameter_groups, set_learning_rate  # noqa: F401
-from .storage import FolderLock, shown, write_json_safely
-from .util import (  # noqa: F401  (git_commit, write_json_atomic: their older home)
-    check_choice,
-    command_line,
-    default_device,
-    display_path,
-    git_commit,
-    keep_freed_memory,
-    progress,
-    write_json_atomic,
-)
+from .keeper import RunKeeper
+from .optim import OPTIMIZERS, make_optimizer, set_learning_rate
+from .storage import shown
+from .util import check_choice, default_device, keep_freed_memory, progress
 
 SCHEDULES = ("plateau", "step", "constant")
 
@@ -77,40 +61,52 @@ class TrainingStopped(KeyboardInterrupt):
 
 
 # ----------------------------------------------------------------------- configuration
+#: Resume rules, read by ``checkpoint.resume_differences``: a resumed run must have the same value
+#: ("same": it decides every step), may change it ("may change": recorded in the log), or neither is
+#: asked (no metadata: where the run is written and what it prints).
+_SAME, _MAY_CHANGE = {"resume": "same"}, {"resume": "may change"}
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run. Defaults are the paper's (§5)."""
 
-    epochs: int = 90
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    optimizer: str = "paper"  # "paper" (§5 rule) or "sgd" (torch.optim.SGD)
-    schedule: str = "plateau"  # "plateau" (÷10 when val error stalls), "step", "constant"
-    milestones: tuple = ()  # epochs at which "step" divides lr by 10
-    plateau_patience: int = 2  # epochs without improvement before ÷10
-    max_lr_drops: int = 3  # "plateau" divides lr at most this often: three times in the paper (§5)
-    seed: int = 0
-    device: str | None = None
-    checkpoint_dir: str | None = None
-    checkpoint_every_steps: int = 0  # 0: once per epoch only
-    keep_checkpoints: int = 2
-    log_path: str | None = None
-    eval_every: int = 1
-    workers: int = 0  # DataLoader workers, for streamed datasets only
-    # NHWC weights and batches: faster for plain conv nets on a CPU (bench/bench_cifar_loop.py)
-    channels_last: bool = False
-    amp: bool = False  # bf16 autocast for the forward pass (on a GPU; weights and optimiser stay fp32)
-    compile: bool = False  # torch.compile the model (helps on a GPU; measure before using it on a CPU)
+    epochs: int = field(default=90, metadata=_MAY_CHANGE)
+    batch_size: int = field(default=128, metadata=_SAME)
+    lr: float = field(default=0.01, metadata=_MAY_CHANGE)
+    momentum: float = field(default=0.9, metadata=_SAME)
+    weight_decay: float = field(default=5e-4, metadata=_SAME)
+    optimizer: str = field(default="paper", metadata=_SAME)  # "paper" (§5 rule) or "sgd" (torch.optim.SGD)
+    # "plateau" (÷10 when val error stalls), "step" (÷10 at milestones), "constant"
+    schedule: str = field(default="plateau", metadata=_SAME)
+    milestones: tuple = field(default=(), metadata=_SAME)  # epochs at which "step" divides lr by 10
+    plateau_patience: int = field(default=2, metadata=_SAME)  # epochs without improvement before ÷10
+    # "plateau" divides lr at most this often: three times in the paper (§5)
+    max_lr_drops: int = field(default=3, metadata=_SAME)
+    seed: int = field(default=0, metadata=_SAME)
+    eval_every: int = field(default=1, metadata=_SAME)
+    mode: str = field(default="", metadata=_SAME)  # smoke, quick or full: a run never changes its size
+    # how long and how the run is carried out
     # end the run after the first epoch whose training top-1 error is at most this
-    stop_at_train_error: float | None = None
+    stop_at_train_error: float | None = field(default=None, metadata=_MAY_CHANGE)
+    device: str | None = field(default=None, metadata=_MAY_CHANGE)
+    checkpoint_every_steps: int = field(default=0, metadata=_MAY_CHANGE)  # 0: once per epoch only
+    keep_checkpoints: int = field(default=2, metadata=_MAY_CHANGE)
+    workers: int = field(default=0, metadata=_MAY_CHANGE)  # DataLoader workers, for streamed datasets only
+    # NHWC weights and batches: faster for plain conv nets on a CPU (bench/bench_cifar_loop.py)
+    channels_last: bool = field(default=False, metadata=_MAY_CHANGE)
+    # bf16 autocast for the forward pass (on a GPU; weights and optimiser stay fp32)
+    amp: bool = field(default=False, metadata=_MAY_CHANGE)
+    # torch.compile the model (helps on a GPU; measure before using it on a CPU)
+    compile: bool = field(default=False, metadata=_MAY_CHANGE)
     # on a CPU: reuse freed buffers instead of page-faulting fresh ones (util.keep_freed_memory())
-    keep_freed_memory: bool = True
+    keep_freed_memory: bool = field(default=True, metadata=_MAY_CHANGE)
+    # where the run is written and what it prints (never compared on resume)
+    checkpoint_dir: str | None = None
+    log_path: str | None = None
     rank: int = 0  # this process under torchrun (0 alone)
     world_size: int = 1  # processes under torchrun; batch_size is the global batch
     progress: bool = True
-    mode: str = ""
     label: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -155,14 +151,16 @@ class Trainer:
 
     >>> trainer = Trainer(model, train_data, val_data, augment, TrainConfig(epochs=10))
     >>> history = trainer.fit()            # or trainer.fit(resume=True)
+
+    Read top to bottom: :meth:`fit` runs epochs, :meth:`train_epoch` runs steps,
+    :meth:`train_step` is one step, :meth:`end_epoch` evaluates, schedules and saves.
     """
 
     def __init__(
         self, model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | None, augment, config: TrainConfig
     ):
         config.validate()
-        self.config = config
-        self.rank, self.world = config.rank, config.world_size
+        self.config, self.rank, self.world = config, config.rank, config.world_size
         self.is_main = self.rank == 0
         self.device = torch.device(config.device) if config.device else default_device()
         self.kept_freed_memory = self.device.type == "cpu" and config.keep_freed_memory and keep_freed_memory()
@@ -177,19 +175,113 @@ class Trainer:
         # How often the running metrics come back from the device: every step on a CPU (no cost),
         # every 50 steps on a GPU (each read waits for the GPU to finish its queue).
         self.sync_every = 1 if self.device.type == "cpu" else 50
-        self.stopped_early = False
         self.optimizer = make_optimizer(model, config.optimizer, config.lr, config.momentum, config.weight_decay)
         self.scheduler = self._make_scheduler()
         self.aug_gen = torch.Generator()
-        self.on_epoch_end = None  # called with the trainer after each epoch's log and checkpoint
-        self.stop_requested = False  # set (by a signal handler) to stop at the next step, with a checkpoint
-        self.resumed_from = None  # the checkpoint resume() loaded
+        self.keeper = RunKeeper(config, self.rank, self.world)
         self.identity = {"train": data_identity(train_data), "val": data_identity(val_data)}
-        self.evaluation = evaluation_kit(self.model, augment, val_data) if config.checkpoint_dir else None
         self.history = History(run_meta(config, self.device, self.kept_freed_memory, train_data, val_data, model), [])
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.totals = EpochTotals()
+        self.on_epoch_end = None  # called with the trainer after each epoch's log and checkpoint
+        self.stop_requested = False  # set (by a signal handler) to stop at the next step, with a checkpoint
+        self.stopped_early = False  # the run reached stop_at_train_error
+        self.resumed_from = None  # the checkpoint resume() loaded
 
+    # ------------------------------------------------------------------- the fit
+    def fit(self, resume: bool = False) -> History:
+        """Train to ``config.epochs`` (from the newest checkpoint with ``resume``). One process at a
+        time may train in ``checkpoint_dir``, and a new run refuses a folder that holds another."""
+        c = self.config
+        with self.keeper.lock():
+            if resume:
+                self.resume()
+            if self.resumed_from is None and self.global_step == 0:
+                self.keeper.refuse_another_run()
+            while self.epoch < c.epochs:
+                self.train_epoch()
+                self.end_epoch()
+                target = c.stop_at_train_error
+                if target is not None and self.history.epochs[-1]["train_top1"] <= target:
+                    self.stopped_early = True
+                    break
+                if self.stop_requested:
+                    raise self._stopped(self.keeper.newest())
+        return self.history
+
+    def train_epoch(self) -> None:
+        """The steps of one epoch from ``step_in_epoch`` on (a resumed epoch continues where it
+        stopped), checkpointing every ``checkpoint_every_steps`` steps if asked."""
+        c = self.config
+        batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch, self.rank, self.world)
+        if self.step_in_epoch == 0:  # each process draws its own dropout masks and augmentation
+            torch.manual_seed(epoch_seed(c.seed, self.epoch, 1 + 16 * self.rank))
+            self.aug_gen.manual_seed(epoch_seed(c.seed, self.epoch, 2 + 16 * self.rank))
+            self.totals = EpochTotals()
+        self.steps_in_epoch = len(batches)
+        self.net.train()
+        bar = progress(None, c.progress and self.is_main, total=len(batches), initial=self.step_in_epoch,
+                       desc=f"epoch {self.epoch + 1}/{c.epochs}", leave=False)
+        t0 = time.perf_counter()
+        # loss sum, top-1 hits, top-5 hits since the last read, summed where the model runs
+        sums, pending = torch.zeros(3, dtype=torch.float64, device=self.device), 0
+        for xb, yb in iterate_batches(self._train_source, batches[self.step_in_epoch:], c.workers):
+            loss, logits, y = self.train_step(xb, yb)
+            sums += torch.cat([(loss.double() * len(y)).view(1), topk_hits(logits, y).double()])
+            pending, self.totals.n = pending + 1, self.totals.n + len(y)
+            self.step_in_epoch, self.global_step = self.step_in_epoch + 1, self.global_step + 1
+            checkpoint_now = self.step_in_epoch < len(batches) and bool(
+                self.stop_requested  # a stop saves the partial epoch at this step boundary
+                or (c.checkpoint_every_steps and self.step_in_epoch % c.checkpoint_every_steps == 0))
+            if pending >= self.sync_every or checkpoint_now:
+                self._read_sums(sums, pending)
+                pending = 0
+                bar.set_postfix(loss=f"{self.totals.loss / self.totals.n:.3f}",
+                                err=f"{1 - self.totals.top1 / self.totals.n:.3f}", refresh=False)
+            bar.update(1)
+            if checkpoint_now:
+                self.totals.seconds, t0 = self.totals.seconds + time.perf_counter() - t0, time.perf_counter()
+                path = self.save_checkpoint()
+                if self.stop_requested:
+                    bar.close()
+                    raise self._stopped(path)
+        self._read_sums(sums, pending)
+        bar.close()
+        self.totals.seconds += time.perf_counter() - t0
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor):
+        """Augment a uint8 batch and take one step (:func:`sgd_step`); (loss, logits, labels)."""
+        x = self.augment.train(x.to(self.device, non_blocking=True), self.aug_gen)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = y.to(self.device, non_blocking=True)
+        loss, logits = sgd_step(self.net, self.optimizer, x, y, self.config.amp)
+        return loss, logits, y
+
+    def end_epoch(self) -> None:
+        """The epoch's record (training metrics, validation, learning rate), the schedule's step,
+        then the checkpoint and the log."""
+        c = self.config
+        record = {"epoch": self.epoch + 1, "steps": self.steps_in_epoch, "lr": self.optimizer.param_groups[0]["lr"],
+                  **self._epoch_totals().record()}
+        if self.val_data is not None and ((self.epoch + 1) % c.eval_every == 0 or self.epoch + 1 == c.epochs):
+            t = time.perf_counter()
+            # every process evaluates the same (synchronised) model, so the schedule stays in step
+            val = evaluate(self.model, self._val_source, self.augment, batch_size=max(256, c.batch_size),
+                           device=self.device)
+            record.update({f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - t)
+        if c.schedule == "plateau" and "val_top1" in record:
+            self.scheduler.step(record["val_top1"])
+        elif c.schedule == "step":
+            self.scheduler.step()
+        self.history.epochs.append(record)
+        self.epoch, self.step_in_epoch = self.epoch + 1, 0
+        self.save_checkpoint()
+        self.keeper.write_log(self.history)
+        if self.on_epoch_end is not None and self.is_main:
+            self.on_epoch_end(self)
+
+    # ------------------------------------------------------------- the helpers
     def _wrap(self, model: nn.Module) -> nn.Module:
         """What one process runs: the model, in DistributedDataParallel under torchrun, compiled if asked."""
         net = model
@@ -208,8 +300,49 @@ class Trainer:
             return torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(c.milestones), gamma=0.1)
         return None
 
-    # ------------------------------------------------------------------ checkpointing
+    def _read_sums(self, sums: torch.Tensor, steps: int) -> None:
+        """Add the metrics summed on the device since the last read to the epoch's totals; stop
+        with TrainingDivergedError if the loss of any of those steps was not finite."""
+        if steps == 0:
+            return
+        loss = sums[0].item()
+        if not math.isfinite(loss):
+            raise self._diverged(loss, steps)
+        self.totals.add_sums(sums)
+        sums.zero_()
+
+    def _epoch_totals(self) -> EpochTotals:
+        """The epoch's totals over every process's share of each batch (this process's alone)."""
+        totals = replace(self.totals)
+        if self.world > 1:
+            parts = all_ranks({k: getattr(totals, k) for k in ("loss", "top1", "top5", "n")}, self.world)
+            for k in ("loss", "top1", "top5", "n"):
+                setattr(totals, k, sum(p[k] for p in parts))
+        return totals
+
+    def _diverged(self, loss: float, steps: int) -> TrainingDivergedError:
+        latest = self.keeper.newest()
+        where = (f"step {self.step_in_epoch}" if steps == 1
+                 else f"one of steps {self.step_in_epoch - steps + 1}-{self.step_in_epoch}")
+        return TrainingDivergedError(
+            f"the loss became {loss} at epoch {self.epoch + 1}, {where} "
+            f"(global step {self.global_step}). Likely causes: a learning rate too high for this init "
+            f"(lr={self.optimizer.param_groups[0]['lr']:g}; the paper uses 0.01), or an init whose activations "
+            "blow up. Nothing was saved after the failure"
+            + (f"; the last good checkpoint is {latest}" if latest else "")
+            + ". Lower the learning rate and resume (command line: the same command with a lower --lr and --resume;"
+            " a different init needs a new run)."
+        )
+
+    def _stopped(self, path: Path | None) -> TrainingStopped:
+        where = f"after epoch {self.epoch}" + (f", step {self.step_in_epoch}" if self.step_in_epoch else "")
+        saved = f"; the run resumes from {shown(path)}" if path else "; nothing was saved (no checkpoint_dir)"
+        return TrainingStopped(f"stopped as asked {where}{saved}", path)
+
+    # ------------------------------------------------- checkpoints, through the keeper
     def state_dict(self) -> dict:
+        """The run as tensors and plain data: weights, optimiser, schedule, position, random state, log,
+        settings, the data's identity, the model's description and what evaluating it takes."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -222,229 +355,45 @@ class Trainer:
             "history": self.history.to_json(),
             "config": asdict(self.config),
             "data": self.identity,  # what resume compares
-            "evaluation": self.evaluation,  # what `evaluate` rebuilds the model from
+            "model_description": model_description(self.model),  # what resume compares; how evaluate builds it
+            "evaluation": evaluation_spec(self.augment, self.val_data),
         }
 
     def save_checkpoint(self) -> Path | None:
-        if not self.config.checkpoint_dir:
-            return None
-        state = self.state_dict()
-        state["rng"] = all_ranks(state["rng"], self.world)  # one entry per rank
-        state["partial"] = all_ranks(state["partial"], self.world)
-        path = None
-        if self.is_main:
-            path = save_checkpoint(
-                state, self.config.checkpoint_dir, self.epoch, self.step_in_epoch, self.config.keep_checkpoints
-            )
-        barrier(self.world)
-        return path
+        return self.keeper.save(self.state_dict(), self.epoch, self.step_in_epoch)
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state``: the same run, or ResumeMismatchError naming each setting that
         differs; a new learning rate (``config.lr``) is applied to the optimiser."""
-        differ, changes = resume_differences(state, asdict(self.config), self.model, self.identity)
-        if differ:
-            raise mismatch_error(self.config.checkpoint_dir or "memory", differ)
+        changes = self.keeper.check_same_run(state, self.config, self.model, self.identity)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step_in_epoch, self.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
-        rng, partial = state["rng"], state["partial"]
-        if isinstance(rng, list):  # saved by save_checkpoint: one entry per rank
+        rng, partial = state.get("rng"), state.get("partial")
+        if isinstance(rng, list):  # saved by the keeper: one entry per rank
             if len(rng) != self.world:
-                raise CheckpointError(
-                    f"this checkpoint was saved by {len(rng)} processes; "
-                    f"resume it with {len(rng)} (torchrun --nproc_per_node)"
-                )
+                raise CheckpointError(f"this checkpoint was saved by {len(rng)} processes; "
+                                      f"resume it with {len(rng)} (torchrun --nproc_per_node)")
             rng, partial = rng[self.rank], partial[self.rank]
         self.totals = EpochTotals(**partial)
         set_rng_state(rng, self.aug_gen)
         if "lr" in changes:  # asked for explicitly: the paper's lr was lowered by hand (§5)
             changes["lr"][0] = self.optimizer.param_groups[0]["lr"]  # the rate it had reached
             set_learning_rate(self.optimizer, self.scheduler, self.config.lr)
-        saved = state["history"]
-        resume = {
-            "at_epoch": self.epoch,
-            "command": command_line(),
-            "commit": git_commit(),
-            "epochs": self.config.epochs,
-            "cpu_threads": torch.get_num_threads(),
-            **({"changes": changes} if changes else {}),
-        }
-        meta = {**saved["meta"], "resumed": True, "resumes": saved["meta"].get("resumes", []) + [resume]}
-        self.history = History(meta, list(saved["epochs"]))
+        self.history = self.keeper.resumed_history(state["history"], self.epoch, self.config.epochs, changes)
 
     def resume(self, checkpoint: tuple | None = None) -> Path | None:
         """Continue from the newest readable checkpoint in ``checkpoint_dir``, if any (or from
         ``checkpoint``, a (state, path) pair already loaded)."""
-        if not self.config.checkpoint_dir:
-            raise ValueError("resume needs config.checkpoint_dir (the folder the run saved its checkpoints to)")
-        state, path = checkpoint or load_latest_checkpoint(self.config.checkpoint_dir, map_location="cpu")
+        state, path = checkpoint or self.keeper.load_newest()
         if state is None:
             return None
         self.load_state_dict(state)
         self.resumed_from = path
-        self.write_log()  # the log matches the checkpoint again, even if a kill came between them
+        self.keeper.write_log(self.history)  # the log matches the checkpoint again, even if a kill came between
         return path
 
     def write_log(self) -> None:
-        if self.config.log_path and self.is_main:
-            write_json_safely(self.history.to_json(), Path(self.config.log_path), what="the log")
-
-    # ----------------------------------------------------------------------- training
-    def _start_epoch_rng(self) -> None:
-        # Each process draws its own dropout masks and augmentation (stream offset by rank).
-        torch.manual_seed(epoch_seed(self.config.seed, self.epoch, 1 + 16 * self.rank))
-        self.aug_gen.manual_seed(epoch_seed(self.config.seed, self.epoch, 2 + 16 * self.rank))
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor):
-        """Augment a uint8 batch and take one step (:func:`sgd_step`); (loss, logits, labels)."""
-        x = self.augment.train(x.to(self.device, non_blocking=True), self.aug_gen)
-        if self.config.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = y.to(self.device, non_blocking=True)
-        loss, logits = sgd_step(self.net, self.optimizer, x, y, self.config.amp)
-        return loss, logits, y
-
-    def _diverged(self, loss: float, steps: int) -> TrainingDivergedError:
-        latest = checkpoint_paths(self.config.checkpoint_dir) if self.config.checkpoint_dir else []
-        where = (
-            f"step {self.step_in_epoch}"
-            if steps == 1
-            else f"one of steps {self.step_in_epoch - steps + 1}-{self.step_in_epoch}"
-        )
-        return TrainingDivergedError(
-            f"the loss became {loss} at epoch {self.epoch + 1}, {where} "
-            f"(global step {self.global_step}). Likely causes: a learning rate too high for this init "
-            f"(lr={self.optimizer.param_groups[0]['lr']:g}; the paper uses 0.01), or an init whose activations "
-            "blow up. Nothing was saved after the failure"
-            + (f"; the last good checkpoint is {latest[0]}" if latest else "")
-            + ". Lower the learning rate and resume (command line: the same command with a lower --lr and --resume;"
-            " a different init needs a new run)."
-        )
-
-    def _flush(self, sums: torch.Tensor, steps: int) -> None:
-        """Add the metrics summed on the device since the last flush to the epoch's totals;
-        stop with TrainingDivergedError if the loss of any of those steps was not finite."""
-        if steps == 0:
-            return
-        loss = sums[0].item()
-        if not math.isfinite(loss):
-            raise self._diverged(loss, steps)
-        self.totals.add_sums(sums)
-        sums.zero_()
-
-    def fit(self, resume: bool = False) -> History:
-        """Train to ``config.epochs`` (from the newest checkpoint with ``resume``). One process at a
-        time may train in ``checkpoint_dir``, and a new run refuses a folder that holds another."""
-        folder = self.config.checkpoint_dir
-        with FolderLock(folder) if folder and self.is_main else nullcontext():
-            return self._fit(resume)
-
-    def _fit(self, resume: bool) -> History:
-        c = self.config
-        if resume:
-            self.resume()
-        held = checkpoint_paths(c.checkpoint_dir) if c.checkpoint_dir and self.is_main else []
-        if held and self.resumed_from is None and self.global_step == 0:
-            raise RunFolderError(
-                f"{shown(c.checkpoint_dir)} holds the checkpoints of another run (the newest {held[0].name}); "
-                "training a new run there would mix the two. Resume it (fit(resume=True); command line: --resume), "
-                "or train into another folder."
-            )
-        while self.epoch < c.epochs:
-            batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch, self.rank, self.world)
-            if self.step_in_epoch == 0:
-                self._start_epoch_rng()
-                self.totals = EpochTotals()
-            self._train_epoch(batches)
-            self._end_epoch(len(batches))
-            target = c.stop_at_train_error
-            if target is not None and self.history.epochs[-1]["train_top1"] <= target:
-                self.stopped_early = True
-                break
-            if self.stop_requested:
-                raise self._stopped(checkpoint_paths(c.checkpoint_dir)[0] if c.checkpoint_dir else None)
-        return self.history
-
-    def _stopped(self, path: Path | None) -> TrainingStopped:
-        where = f"after epoch {self.epoch}" + (f", step {self.step_in_epoch}" if self.step_in_epoch else "")
-        saved = f"; the run resumes from {shown(path)}" if path else "; nothing was saved (no checkpoint_dir)"
-        return TrainingStopped(f"stopped as asked {where}{saved}", path)
-
-    def _train_epoch(self, batches: list) -> None:
-        """The steps of one epoch from ``step_in_epoch`` on, checkpointing every
-        ``checkpoint_every_steps`` steps if asked."""
-        c, totals = self.config, self.totals
-        self.net.train()
-        bar = progress(
-            None,
-            c.progress and self.is_main,
-            total=len(batches),
-            initial=self.step_in_epoch,
-            desc=f"epoch {self.epoch + 1}/{c.epochs}",
-            leave=False,
-        )
-        t0 = time.perf_counter()
-        # loss sum, top-1 hits, top-5 hits since the last flush, summed where the model runs
-        sums, pending = torch.zeros(3, dtype=torch.float64, device=self.device), 0
-        for xb, yb in iterate_batches(self._train_source, batches[self.step_in_epoch :], c.workers):
-            loss, logits, y = self.train_step(xb, yb)
-            sums += torch.cat([(loss.double() * len(y)).view(1), topk_hits(logits, y).double()])
-            pending += 1
-            totals.n += len(y)
-            self.step_in_epoch += 1
-            self.global_step += 1
-            checkpoint_now = self.step_in_epoch < len(batches) and bool(
-                self.stop_requested  # a stop saves the partial epoch at this step boundary
-                or (c.checkpoint_every_steps and self.step_in_epoch % c.checkpoint_every_steps == 0)
-            )
-            if pending >= self.sync_every or checkpoint_now:
-                self._flush(sums, pending)
-                pending = 0
-                bar.set_postfix(
-                    loss=f"{totals.loss / totals.n:.3f}", err=f"{1 - totals.top1 / totals.n:.3f}", refresh=False
-                )
-            bar.update(1)
-            if checkpoint_now:
-                totals.seconds += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                path = self.save_checkpoint()
-                if self.stop_requested:
-                    bar.close()
-                    raise self._stopped(path)
-        self._flush(sums, pending)
-        bar.close()
-        totals.seconds += time.perf_counter() - t0
-
-    def _end_epoch(self, steps: int) -> None:
-        c, totals = self.config, replace(self.totals)
-        if self.world > 1:  # the epoch's metrics over every process's share of each batch
-            parts = all_ranks({k: getattr(totals, k) for k in ("loss", "top1", "top5", "n")}, self.world)
-            for k in ("loss", "top1", "top5", "n"):
-                setattr(totals, k, sum(p[k] for p in parts))
-        record = {
-            "epoch": self.epoch + 1,
-            "steps": steps,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            **totals.record(),
-        }
-        if self.val_data is not None and ((self.epoch + 1) % c.eval_every == 0 or self.epoch + 1 == c.epochs):
-            t = time.perf_counter()
-            # every process evaluates the same (synchronised) model, so the schedule stays in step
-            val = evaluate(
-                self.model, self._val_source, self.augment, batch_size=max(256, c.batch_size), device=self.device
-            )
-            record.update({f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - t)
-        if c.schedule == "plateau" and "val_top1" in record:
-            self.scheduler.step(record["val_top1"])
-        elif c.schedule == "step":
-            self.scheduler.step()
-        self.history.epochs.append(record)
-        self.epoch += 1
-        self.step_in_epoch = 0
-        self.save_checkpoint()
-        self.write_log()
-        if self.on_epoch_end is not None and self.is_main:
-            self.on_epoch_end(self)
+        self.keeper.write_log(self.history)

@@ -23,8 +23,8 @@ from _common import add_malloc_flag, apply_malloc, count_flops, header, matmul_g
 from torchvision import transforms as TV
 
 from alexnet_lib.data import find_dataset, load_dataset
-from alexnet_lib.model import CifarNet
 from alexnet_lib.optim import make_optimizer
+from alexnet_lib.small_nets import CifarNet
 from alexnet_lib.train import sgd_step
 from alexnet_lib.transforms import Augment, channel_mean
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from _common import header
 
+from alexnet_lib.checkpoint import History
 from alexnet_lib.cli import main as cli
-from alexnet_lib.data import PROJECT_ROOT
-from alexnet_lib.train import History
+from alexnet_lib.util import PROJECT_ROOT
 
 LRS = {"relu": 0.001, "tanh": 0.03}
 

@@ -21,7 +21,8 @@ import time
 import torch
 from _common import add_malloc_flag, apply_malloc, header, sync, trainer_step
 
-from alexnet_lib.data import ImageFolderStream, find_dataset, load_dataset
+from alexnet_lib.data import find_dataset, load_dataset
+from alexnet_lib.images import ImageFolderStream
 from alexnet_lib.model import AlexNet
 from alexnet_lib.transforms import Augment, mean_image, pca_basis
 

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from alexnet_lib.data import ImageTensors
-from alexnet_lib.model import CifarNet
+from alexnet_lib.small_nets import CifarNet
 from alexnet_lib.train import TrainConfig, Trainer
 from alexnet_lib.transforms import Augment
 

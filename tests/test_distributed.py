@@ -5,7 +5,8 @@ import sys
 
 import torch
 
-from alexnet_lib.train import epoch_batches, load_latest_checkpoint
+from alexnet_lib.batches import epoch_batches
+from alexnet_lib.checkpoint import load_latest_checkpoint
 
 from .helpers import cli_env, close_relative, make_cifar_like
 
@@ -57,7 +58,7 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
 
 def load_init(tmp_path):
     """The weights before training (same seed): to prove training moved them."""
-    from alexnet_lib.model import CifarNet
+    from alexnet_lib.small_nets import CifarNet
 
     torch.manual_seed(0)
     return CifarNet("fig1", num_classes=2).state_dict()

@@ -234,7 +234,7 @@ def test_options_that_cannot_work_are_refused_up_front(tmp_path, data, cli_here)
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")
 def test_device_cuda_without_a_gpu_and_debug_shows_the_traceback(tmp_path, cli_here):
-    from alexnet_lib.cli import OptionError
+    from alexnet_lib.options import OptionError
 
     readable_error(cli_here("train", *TINY_RUN, "--out", tmp_path / "run", "--device", "cuda"),
                    "--device cuda: no CUDA GPU is visible", "Leave --device out", code=2)

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet_lib.model import AlexNet, CifarNet, count_parameters
+from alexnet_lib.model import AlexNet, count_parameters
 from alexnet_lib.parallel import TowerParallel
+from alexnet_lib.small_nets import CifarNet
 
 from .helpers import close_relative
 

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from alexnet_lib import recorded
-from alexnet_lib.experiments import Regime, load_claims
+from alexnet_lib.experiments import load_claims
+from alexnet_lib.stats import Regime
 
 
 def write_log(folder, arm, seed, val_errors, device="cpu", threads=1):

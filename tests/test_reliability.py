@@ -10,17 +10,18 @@ import sys
 import pytest
 import torch
 
+from alexnet_lib import checkpoint as C
 from alexnet_lib import train as T
 from alexnet_lib.checkpoint import ResumeMismatchError
-from alexnet_lib.experiments import ModeError, get_mode
 from alexnet_lib.small_nets import CifarNet
 from alexnet_lib.storage import shown
+from alexnet_lib.util import ModeError, get_mode
 
 from .helpers import cli_env, make_cifar_like, make_trainer, snapshot, tiny_augment, tiny_data
 
 
 def final_state(folder):
-    state, path = T.load_latest_checkpoint(folder)
+    state, path = C.load_latest_checkpoint(folder)
     return state
 
 
@@ -85,7 +86,7 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path, whole):
     proc = signalling_cli(out, env, "SIGKILL")
     proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
-    assert T.checkpoint_paths(out)[0].name == f"ckpt-e0001-s{MID_EPOCH_2 - 20:07d}.pt"  # the step before the kill
+    assert C.checkpoint_paths(out)[0].name == f"ckpt-e0001-s{MID_EPOCH_2 - 20:07d}.pt"  # the step before the kill
     log = json.loads((out / "log.json").read_text())
     assert [r["epoch"] for r in log["epochs"]] == [1]
 
@@ -101,7 +102,7 @@ def test_ctrl_c_saves_the_partial_epoch_and_the_printed_command_resumes_bitwise(
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
-    newest = T.checkpoint_paths(out)[0]
+    newest = C.checkpoint_paths(out)[0]
     assert newest.name.startswith("ckpt-e0001-s") and newest.name != "ckpt-e0001-s0000000.pt"  # mid epoch 2
     assert f"the newest checkpoint is {shown(newest)}" in err
     command = shlex.split(err.strip().splitlines()[-1])  # "  python -m alexnet_lib train ... --resume"
@@ -130,7 +131,7 @@ def test_kill_between_write_and_rename_resumes_from_previous(tmp_path, monkeypat
         crashing.fit()
     monkeypatch.setattr(os, "replace", real_replace)
     folder = tmp_path / "b" / "ckpt"
-    assert [p.name for p in T.checkpoint_paths(folder)] == ["ckpt-e0001-s0000000.pt"]
+    assert [p.name for p in C.checkpoint_paths(folder)] == ["ckpt-e0001-s0000000.pt"]
     assert list(folder.glob(".ckpt-*.tmp-*")), "the interrupted save left its temporary file"
 
     resumed = make_trainer(tmp_path / "b", epochs=2)
@@ -145,23 +146,23 @@ def test_corrupt_latest_checkpoint_is_named_and_previous_used(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2)
     trainer.fit()
     folder = tmp_path / "ckpt"
-    newest, previous = T.checkpoint_paths(folder)
+    newest, previous = C.checkpoint_paths(folder)
     newest.write_bytes(newest.read_bytes()[:100])  # truncated
     with pytest.warns(UserWarning, match=newest.name + r".*unreadable.*previous"):
-        state, path = T.load_latest_checkpoint(folder)
+        state, path = C.load_latest_checkpoint(folder)
     assert path == previous and state["epoch"] == 1
     previous.write_bytes(b"garbage")
-    with pytest.raises(T.CheckpointError, match=r"no readable checkpoint.*all damaged"):
+    with pytest.raises(C.CheckpointError, match=r"no readable checkpoint.*all damaged"):
         with pytest.warns(UserWarning):
-            T.load_latest_checkpoint(folder)
-    with pytest.raises(T.CheckpointError, match="ckpt-e0001"):
-        T.load_checkpoint(previous)
+            C.load_latest_checkpoint(folder)
+    with pytest.raises(C.CheckpointError, match="ckpt-e0001"):
+        C.load_checkpoint(previous)
 
 
 def test_nan_keeps_the_last_good_checkpoint(tmp_path):
     trainer = make_trainer(tmp_path, epochs=1)
     trainer.fit()
-    good = T.checkpoint_paths(tmp_path / "ckpt")[0]
+    good = C.checkpoint_paths(tmp_path / "ckpt")[0]
     before = good.read_bytes()
     later = make_trainer(tmp_path, epochs=3)
     later.resume()
@@ -169,7 +170,7 @@ def test_nan_keeps_the_last_good_checkpoint(tmp_path):
         later.model.classifier.bias.fill_(float("inf"))
     with pytest.raises(T.TrainingDivergedError, match=r"epoch 2, step 1.*last good checkpoint is .*ckpt-e0001"):
         later.fit()
-    assert T.checkpoint_paths(tmp_path / "ckpt") == [good] and good.read_bytes() == before
+    assert C.checkpoint_paths(tmp_path / "ckpt") == [good] and good.read_bytes() == before
 
 
 def test_unknown_mode_lists_valid_modes(monkeypatch):
@@ -192,11 +193,11 @@ def tiny_trainer(folder, **config):
 
 def test_resume_refuses_other_settings_and_applies_a_new_lr_as_if_changed_by_hand(tmp_path):
     tiny_trainer(tmp_path / "a", epochs=1).fit()
-    saved = {p: p.read_bytes() for p in T.checkpoint_paths(tmp_path / "a" / "ckpt")}
+    saved = {p: p.read_bytes() for p in C.checkpoint_paths(tmp_path / "a" / "ckpt")}
     with pytest.raises(ResumeMismatchError, match=r"momentum: the checkpoint has 0\.9, this run 0\.5(.|\n)*"
                        r"seed: the checkpoint has 0, this run 3(.|\n)*Only the learning rate may change"):
         tiny_trainer(tmp_path / "a", momentum=0.5, seed=3).fit(resume=True)
-    assert {p: p.read_bytes() for p in T.checkpoint_paths(tmp_path / "a" / "ckpt")} == saved
+    assert {p: p.read_bytes() for p in C.checkpoint_paths(tmp_path / "a" / "ckpt")} == saved
 
     # the paper's procedure: lower the rate by hand after an epoch, in one uninterrupted run
     by_hand = tiny_trainer(tmp_path / "b")
@@ -213,6 +214,6 @@ def test_resume_refuses_other_settings_and_applies_a_new_lr_as_if_changed_by_han
 def test_a_new_run_refuses_a_folder_that_holds_another_runs_checkpoints(tmp_path):
     tiny_trainer(tmp_path, epochs=1).fit()
     before = snapshot(tmp_path)
-    with pytest.raises(T.RunFolderError, match=r"holds the checkpoints of another run.*ckpt-e0001.*resume"):
+    with pytest.raises(C.RunFolderError, match=r"holds the checkpoints of another run.*ckpt-e0001.*resume"):
         tiny_trainer(tmp_path, epochs=1, seed=1).fit()
     assert snapshot(tmp_path) == before

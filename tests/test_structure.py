@@ -89,119 +89,80 @@ def test_every_module_imports_only_modules_listed_above_it():
         assert not later, f"{name} imports {sorted(later)}, listed after it"
 
 
-# Every name the chapters, tests and benches imported from alexnet_lib when the library was
-# redesigned, from the path they used; each must keep working from that path.
-NAMES_IN_USE = {
-    "alexnet_lib.cli": ["build_model", "main"],
-    "alexnet_lib.data": [
-        "ImageFolderStream",
-        "ImageTensors",
-        "PROJECT_ROOT",
-        "find_dataset",
-        "load_dataset",
-        "imagenet_samples",
-        "display_path",
-        "resize_shorter_and_crop",
-        "scan_image_folder",
-        "subsample",
-        "DatasetNotFoundError",
-        "DatasetLayoutError",
-        "CorruptImageError",
-        "data_roots",
-        "cache_dir",
-    ],
-    "alexnet_lib.evaluate": ["evaluate", "predict", "topk_errors", "train_val_gap"],
-    "alexnet_lib.experiments": [
-        "Chapter",
-        "ModeError",
-        "RESULTS_DIR",
-        "compare",
-        "format_spread",
-        "get_mode",
-        "load_claims",
-        "paper_data",
-        "preset",
-        "progress",
-        "record_claim",
-        "recorded_logs",
-        "spread",
-        "train_runs",
-    ],
-    "alexnet_lib.layers": [
-        "LRN_ALPHA_CONVENTIONS",
-        "LocalResponseNorm",
-        "LocallyConnected2d",
-        "PReLU",
-        "local_response_norm",
-        "window_sum",
-    ],
-    "alexnet_lib.model": [
-        "AlexNet",
-        "CifarNet",
-        "POOLINGS",
-        "PlainNet",
-        "conv1_output_size",
-        "count_parameters",
-        "plain_init_std",
-    ],
-    "alexnet_lib.parallel": [
-        "TowerParallel",
-        "connectivity",
-        "default_devices",
-        "layer_costs",
-        "stage_functions",
-        "time_stages",
-        "tower_memory",
-    ],
-    "alexnet_lib.train": [
-        "History",
-        "PaperSGD",
-        "TrainConfig",
-        "Trainer",
-        "TrainingDivergedError",
-        "checkpoint_paths",
-        "epoch_batches",
-        "epochs_to_levels",
-        "epochs_to_reach",
-        "keep_freed_memory",
-        "load_latest_checkpoint",
-        "parameter_groups",
-    ],
-    "alexnet_lib.transforms": [
-        "Augment",
-        "IMAGENET_PCA_EIGENVALUES",
-        "IMAGENET_PCA_EIGENVECTORS",
-        "centre_crop",
-        "channel_mean",
-        "eigenvector_angles",
-        "mean_image",
-        "pca_basis",
-        "pca_colour",
-        "random_crops",
-        "random_flips",
-        "resize_shorter_and_crop",
-        "ten_crops",
-    ],
-    "alexnet_lib.viz": [
-        "image_grid",
-        "kernel_chroma",
-        "nearest_neighbours",
-        "neighbours_figure",
-        "predictions_figure",
-        "to_display",
-        "topk_bars",
-        "tower_diagram",
-        "tower_kernels",
-        "training_curves",
-    ],
-}
 
 
-@pytest.mark.parametrize("module", sorted(NAMES_IN_USE))
-def test_names_in_use_still_import_from_their_paths(module):
-    mod = importlib.import_module(module)
-    missing = [name for name in NAMES_IN_USE[module] if not hasattr(mod, name)]
-    assert not missing, f"{module} lost {missing}"
+def defined_names() -> dict:
+    """{module: names it defines at its top level (functions, classes, assignments)}, from the source.
+    A name a module only imports is not defined there."""
+    found = {}
+    for path in sorted(LIBRARY.rglob("*.py")):
+        parts = path.relative_to(LIBRARY).with_suffix("").parts
+        module = ".".join(("alexnet_lib",) + (parts[:-1] if parts[-1] == "__init__" else parts))
+        names = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(e.id for t in targets for e in ast.walk(t) if isinstance(e, ast.Name))
+        found[module] = names
+    return found
+
+
+def imports_of(source: str, module: str | None = None) -> list:
+    """[(line, imported module, name)] of every ``from alexnet_lib... import name`` in ``source``;
+    relative imports are read from inside ``module``."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level and module:
+            base = module.split(".")[: -node.level] if not module.endswith("__init__") else module.split(".")
+            target = ".".join(base + ([node.module] if node.module else []))
+        elif node.module and node.module.startswith("alexnet_lib"):
+            target = node.module
+        else:
+            continue
+        out += [(node.lineno, target, a.name) for a in node.names]
+    return out
+
+
+def code_of_the_project() -> dict:
+    """{file: (its source, its module name or None)}: the library, tests, benches, tools, chapters."""
+    files = {}
+    for path in sorted(LIBRARY.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        files[path] = (path.read_text(), ".".join(parts))
+    for folder in ("tests", "bench", "tools"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            files[path] = (path.read_text(), None)
+    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+        cells = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        code = "\n".join(line for c in cells for line in c.splitlines() if not line.lstrip().startswith(("%", "!")))
+        files[nb] = (code, None)
+    return files
+
+
+def test_one_home_finder_sees_a_reexport():
+    defined = {"alexnet_lib.a": {"f"}, "alexnet_lib.b": set()}
+    assert imports_of("from .a import f", "alexnet_lib.b") == [(1, "alexnet_lib.a", "f")]
+    found = [(m, n) for _, m, n in imports_of("from alexnet_lib.b import f") if n not in defined[m]]
+    assert found == [("alexnet_lib.b", "f")]  # b only imports f: importing it from b is a second home
+
+
+def test_every_public_name_is_imported_from_its_one_home():
+    """Issue-proof "one name, one home": whatever imports a name of alexnet_lib (the library itself,
+    the tests, benches, tools and chapters) imports it from the module that defines it, never
+    through a module that merely imports it too."""
+    defined = defined_names()
+    wrong = []
+    for path, (source, module) in code_of_the_project().items():
+        for line, target, name in imports_of(source, module):
+            if target in defined and name not in defined[target] and f"{target}.{name}" not in defined:
+                homes = [m for m, names in defined.items() if name in names]
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {name} from {target} (its home: {homes})")
+    assert len(defined) > 25  # the scan found the library
+    assert not wrong, "\n".join(wrong)
 
 
 def test_every_alexnet_lib_import_of_the_chapters_resolves():

@@ -10,17 +10,12 @@ import torch
 matplotlib.use("Agg")
 
 from alexnet_lib import viz  # noqa: E402
+from alexnet_lib.anatomy import connectivity, layer_costs, stage_functions, time_stages, tower_memory  # noqa: E402
 from alexnet_lib.layers import PReLU  # noqa: E402
-from alexnet_lib.model import AlexNet, PlainNet, count_parameters, plain_init_std  # noqa: E402
-from alexnet_lib.parallel import (  # noqa: E402
-    TowerParallel,
-    connectivity,
-    layer_costs,
-    stage_functions,
-    time_stages,
-    tower_memory,
-)
-from alexnet_lib.train import parameter_groups  # noqa: E402
+from alexnet_lib.model import AlexNet, count_parameters  # noqa: E402
+from alexnet_lib.optim import parameter_groups  # noqa: E402
+from alexnet_lib.parallel import TowerParallel  # noqa: E402
+from alexnet_lib.small_nets import PlainNet, plain_init_std  # noqa: E402
 
 
 # ------------------------------------------------------------------------ AlexNet

@@ -7,14 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from alexnet_lib.analysis import epochs_to_reach
 from alexnet_lib.evaluate import topk_errors
-from alexnet_lib.train import (
-    PaperSGD,
-    TrainConfig,
-    TrainingDivergedError,
-    epochs_to_reach,
-    parameter_groups,
-)
+from alexnet_lib.optim import PaperSGD, parameter_groups
+from alexnet_lib.train import TrainConfig, TrainingDivergedError
 
 from .helpers import close_relative, make_trainer
 
@@ -199,7 +195,7 @@ def test_resumed_log_records_each_resume(tmp_path):
 
 
 def test_epochs_to_levels_counts_by_hand():
-    from alexnet_lib.train import epochs_to_levels
+    from alexnet_lib.analysis import epochs_to_levels
 
     curves = {"a": [[0.9, 0.6, 0.4, 0.3], [0.88, 0.7, 0.5, 0.45]], "b": [[0.95, 0.9, 0.85, 0.5]]}
     # 0.9: run a0 is there after its first epoch -> dropped. 0.85: a0 at epoch 2, a1 at 2, b at 3.
@@ -293,7 +289,7 @@ print(default, kept, faults())
 
 def test_recorded_logs_reads_training_logs_and_leaves_evaluations_out(tmp_path, monkeypatch):
     from alexnet_lib import experiments
-    from alexnet_lib.train import History
+    from alexnet_lib.checkpoint import History
 
     monkeypatch.setenv("ALEXNET_RESULTS", str(tmp_path))
     (tmp_path / "runs").mkdir()
