@@ -108,7 +108,7 @@ def test_every_comparison_has_its_seeds_and_one_change_from_its_baseline():
 def test_tiny_writes_only_in_a_temporary_folder_and_a_second_call_skips_what_is_done(tiny, capsys):
     proc, folder = tiny  # (the fixture checked that nothing was written in the project or the runs root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"--tiny: logs in {folder / 'results'}, run folders in {folder / 'runs'}" in proc.stdout
+    assert proc.stdout.startswith(f"--tiny: in a temporary folder, {folder}\n")
     log = json.loads((folder / "results" / f"{RUN}.json").read_text())
     assert len(log["epochs"]) == 1 and log["meta"]["cli_args"]["pool_rounding"] == "ceil"
     assert log["meta"]["mode"] == "smoke" and log["meta"]["cli_args"]["limit"] == 300
@@ -227,7 +227,8 @@ def test_a_damaged_calls_json_is_reported_before_any_run_starts(tmp_path, capsys
     results.mkdir()
     (results / "calls.json").write_text(calls)
     code, out, err = call(capsys, "--tiny", "--only", RUN, "--results", results, "--runs", runs)
-    assert code == 2 and out == "" and not runs.exists() and (results / "calls.json").read_text() == calls
+    assert out == f"logs in {shown(results)}, run folders in {shown(runs)}\n"  # and nothing started
+    assert code == 2 and not runs.exists() and (results / "calls.json").read_text() == calls
     assert err == (f"full_scale.py: {shown(results / 'calls.json')} {damage}; no run was started, so that this call "
                    "is not left unrecorded.\nRepair it, or move it away (a new one is begun).\n")
 

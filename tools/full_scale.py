@@ -7,9 +7,8 @@ every one resumable, their logs written where the chapters read them (``book/res
 
 A call starts the runs in the order listed (the first seeds of every comparison first), at most
 ``--jobs`` at once, each ``--resume``-d from its checkpoints in ``<runs root>/full_scale/<name>``
-where an earlier call stopped it. The runs root is outside the project, so that a fresh checkout
-on the same machine finds the runs again: ``$ALEXNET_RUNS``, else ``~/.cache/alexnet_lib/runs``
-(``--runs`` names another folder). At ``--minutes`` every run still training is asked to stop
+(``$ALEXNET_RUNS``, else ``~/.cache/alexnet_lib/runs``: outside the project, so that a fresh
+checkout finds them again; ``--runs`` names another folder). At ``--minutes`` every run still training is asked to stop
 (SIGTERM: it saves a checkpoint after the current step), so a later call continues exactly where
 this one stopped. A run whose log already holds all its epochs is skipped; an Imagenette run that
 has finished is then evaluated with ten crops (``<name>.eval.json``). Every call appends its
@@ -394,11 +393,10 @@ def tiny_folders(args) -> None:
             raise CallError("--list --tiny: name the --results and --runs folders of the tiny call to list")
         tmp = Path(tempfile.mkdtemp(prefix="full_scale-tiny-"))
         args.results, args.runs = args.results or tmp / "results", args.runs or tmp / "runs"
-        print(f"--tiny: logs in {args.results}, run folders in {args.runs} (a temporary folder)", flush=True)
+        print(f"--tiny: in a temporary folder, {tmp}", flush=True)
 
 
 def list_runs(args) -> None:
-    print(f"logs in {display_path(args.results)}, run folders in {display_path(args.runs)}")
     for s in specs():
         if wanted(s, args):
             state = inspect(s, args)
@@ -426,6 +424,7 @@ def main(argv=None) -> int:
     try:
         if args.tiny:
             tiny_folders(args)
+        print(f"logs in {display_path(args.results)}, run folders in {display_path(args.runs)}", flush=True)
         if args.list:
             list_runs(args)
             return 0
@@ -434,7 +433,6 @@ def main(argv=None) -> int:
     except CallError as e:
         print(f"full_scale.py: {e}", file=sys.stderr)
         return 2
-    print(f"logs in {display_path(args.results)}, run folders in {display_path(args.runs)}", flush=True)
     result = run(args)
     record_call(args, result)
     runs = result["runs"]
