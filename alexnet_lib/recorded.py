@@ -373,6 +373,8 @@ def describe_progress(comparison: FullScale) -> str:
     set_aside = p["not_counted"]
     aside = (f"; {len(set_aside)} log{'s' * (len(set_aside) != 1)} not counted (tools/full_scale.py --list "
              "says why)") if set_aside else ""
+    old = [r for r in superseded_logs() if arm_of(r) in (comparison.baseline, comparison.variant)]
+    aside += f"; superseded, kept apart: {', '.join(old)} (an earlier definition of the arms)" if old else ""
     if not any(p["epochs"].values()):
         return "not started" + ("; " + NEEDS_GPU if group == "imagenette" else "") + aside
     return (f"{len(p['finished_pairs'])} of {len(SEEDS)} seed pairs finished ({per_arm} epochs), "

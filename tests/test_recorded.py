@@ -183,6 +183,8 @@ def test_superseded_runs_are_listed_apart_labelled_and_never_counted(results):
     (row,) = recorded.superseded_rows()
     assert row["run"] == "lrn_cifar_with_s0" and row["test error now"] == "25.0%"
     assert row["superseded"] == recorded.SUPERSEDED_WHY["lrn_cifar_with_s0"]
+    assert recorded.describe_progress(recorded.COMPARISONS["lrn_cifar"]) == (
+        "not started; superseded, kept apart: lrn_cifar_with_s0 (an earlier definition of the arms)")
 
 
 def test_the_books_60_epoch_lrn_pair_is_kept_superseded_with_a_readme_that_says_why(monkeypatch):
@@ -195,4 +197,4 @@ def test_the_books_60_epoch_lrn_pair_is_kept_superseded_with_a_readme_that_says_
         # the recipe made up for the book: lr 0.0003, 60 epochs; not read as a run of today's arms
         assert "--lr 0.0003" in h.meta["command"] and "--epochs 60" in h.meta["command"]
         arm = recorded.arm_of(run)
-        assert all(c.meta["command"] != h.meta["command"] for c in recorded.arm_logs(arm).values())
+        assert all(c.epochs != h.epochs for c in recorded.arm_logs(arm).values())
