@@ -5,6 +5,14 @@ logs read back, arm by arm and seed by seed.
 ``book/results/full_scale/<arm>_s<seed>.json``; the chapters read them with :func:`arm_logs`
 and :func:`progress_of`, and judge a finished comparison with :func:`judge_full_scale`.
 
+A log counts for its run only when its provenance is the run's (:class:`Provenance`): started by
+the arm's own options and ``--seed``, in full mode, on all the images. A log made in smoke mode,
+with ``--limit`` (as ``tools/full_scale.py --tiny`` makes them), by another definition of the arm,
+a log whose meta does not say (provenance unknown) and a damaged file are never counted: they
+are listed, each with why (:func:`not_counted`). Changing an arm's options is a new definition:
+the older logs stop counting, so give the arm a new name or move them to ``superseded/``, where
+:func:`superseded_logs` and :func:`superseded_rows` show them, labelled, never judged.
+
 Two groups: ``cifar`` (cuda-convnet's LRN pair of §3.3 and the pooling pair of §3.4 on all of
 CIFAR-10), which a CPU can train over a few sittings, and ``imagenette`` (the full-width net,
 90 epochs, one change per arm), which needs a GPU.
@@ -13,12 +21,14 @@ CIFAR-10), which a CPU can train over a few sittings, and ``imagenette`` (the fu
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .checkpoint import History
-from .experiments import judged, recorded_logs
+from .experiments import judged
 from .stats import Regime
-from .util import results_dir
+from .util import display_path, results_dir
 
 FOLDER = "full_scale"
 SEEDS = (0, 1, 2)
@@ -36,7 +46,8 @@ POOLING_PAIR = ["--dataset", "cifar10", "--model", "cifar-fig1", "--pool-roundin
 IMAGENETTE = ["--dataset", "imagenette", "--model", "alexnet", "--epochs", "90", "--init", "kaiming", "--scale", "64",
               "--patience", "4"]
 
-#: every arm: (group, command-line options without --seed); its runs are <arm>_s<seed>
+#: every arm: (group, command-line options without --seed); its runs are <arm>_s<seed>. These
+#: options are the arm's definition: a log started with others does not count for it
 ARMS = {
     "lrn_cifar_without": ("cifar", LRN_PAIR + ["--no-lrn"]),
     "lrn_cifar_with": ("cifar", LRN_PAIR),
@@ -100,18 +111,173 @@ def planned_epochs(arm: str) -> int:
     return int(argv[argv.index("--epochs") + 1])
 
 
-def arm_logs(arm: str) -> dict:
-    """{seed: History} of the arm's recorded runs (finished or not)."""
+# ------------------------------------------------------------------ what a run is
+@dataclass(frozen=True)
+class Provenance:
+    """What makes a log a run's, besides its file name: the options its command started with
+    (the arm's, then ``--seed``), the run mode and ``--limit`` (None: all the images)."""
+
+    options: tuple
+    mode: str = "full"
+    limit: int | None = None
+
+
+def planned_provenance(run: str) -> Provenance:
+    """The provenance a full-scale run must have: its arm's options and seed, full mode, all images."""
+    arm, seed = arm_of(run), run.rsplit("_s", 1)[1]
+    return Provenance(tuple(ARMS[arm][1]) + ("--seed", seed))
+
+
+def provenance_of(meta) -> Provenance | None:
+    """The provenance a log's meta (or a checkpoint's history meta) records: the words of its
+    command after ``train``, ``mode`` and ``cli_args.limit``; None where it does not say (a log
+    of an older version, or one the Trainer wrote without the command line)."""
+    if not isinstance(meta, dict):
+        return None
+    command, cli, mode = meta.get("command"), meta.get("cli_args"), meta.get("mode")
+    if not (isinstance(command, str) and isinstance(cli, dict) and "limit" in cli and isinstance(mode, str)):
+        return None
+    words = command.split()
+    if "train" not in words:
+        return None
+    return Provenance(tuple(words[words.index("train") + 1:]), mode, cli["limit"])
+
+
+def _images(limit) -> str:
+    return "all the images" if limit is None else f"--limit {limit} images"
+
+
+def provenance_differences(found: Provenance, wanted: Provenance) -> list:
+    """How ``found`` differs from the ``wanted`` provenance, in words; [] when it is the same run
+    (its command may go on after the run's options: --mode, --out, --device, ...)."""
+    out = []
+    if found.mode != wanted.mode:
+        out.append(f"made in {found.mode} mode, not {wanted.mode}")
+    if found.limit != wanted.limit:
+        out.append(f"trained on {_images(found.limit)}, not {_images(wanted.limit)}")
+    n = len(wanted.options)
+    if found.options[:n] != wanted.options:
+        i = next((i for i, (a, b) in enumerate(zip(found.options, wanted.options)) if a != b), len(found.options))
+        i -= i > 0 and not wanted.options[i].startswith("--")  # a value: show its option too
+        has = " ".join(found.options[i:i + 2]) or "nothing more"
+        out.append(f"another definition of the run: its command has `{has}` where the run's has "
+                   f"`{' '.join(wanted.options[i:i + 2])}`")
+    return out
+
+
+# ------------------------------------------------------------------ logs read back
+_JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def read_log(path) -> tuple:
+    """(History, None) for a training log; (None, what is wrong with the file) for a damaged one."""
+    try:
+        blob = json.loads(Path(path).read_text())
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror})"
+    except UnicodeDecodeError:
+        return None, "is not text"
+    except json.JSONDecodeError as e:
+        return None, f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+    if not isinstance(blob, dict):
+        kind = _JSON_KINDS.get(type(blob), "a value")
+        return None, f"holds {kind}, not a training log (an object with meta and epochs)"
+    missing = [k for k in ("meta", "epochs") if k not in blob]
+    if missing:
+        return None, f"lacks {' and '.join(missing)}: it is not a whole training log"
+    meta, epochs = blob["meta"], blob["epochs"]
+    if not isinstance(meta, dict) or not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+        return None, "has a meta that is not an object, or epochs that are not a list of epoch records"
+    if epochs and not isinstance(epochs[-1].get("val_top1"), (int, float)):
+        return None, f"its last epoch record (of {len(epochs)}) has no test error (val_top1)"
+    return History(meta, epochs), None
+
+
+@dataclass
+class RunLog:
+    """A run's log as found, and whether it counts: ``kind`` is ok, missing, damaged, unknown
+    (provenance unknown) or other (another mode, --limit or definition); ``problem`` says why."""
+
+    run: str
+    path: Path
+    history: History | None = None
+    kind: str = "ok"
+    problem: str = ""
+
+    @property
+    def counted(self) -> bool:
+        return self.kind == "ok"
+
+    @property
+    def seed(self) -> int:
+        return int(self.run.rsplit("_s", 1)[1])
+
+    def describe(self) -> str:
+        """'<path> <problem>', for a message or a table."""
+        return f"{display_path(self.path)}: {self.problem}"
+
+
+UNKNOWN = ("provenance unknown: its meta does not record the command, mode and --limit it was made with "
+           "(an older log), so it is not judged")
+
+
+def check_log(path, run: str, wanted: Provenance | None = None) -> RunLog:
+    """The log at ``path`` read as run ``run``'s; it counts only with the ``wanted`` provenance
+    (default: the run's own at full scale, :func:`planned_provenance`)."""
+    path = Path(path)
+    if not path.exists():
+        return RunLog(run, path, kind="missing", problem="no log")
+    history, damage = read_log(path)
+    if history is None:
+        return RunLog(run, path, kind="damaged", problem=f"damaged: the file {damage}")
+    found = provenance_of(history.meta)
+    if found is None:
+        return RunLog(run, path, history, "unknown", UNKNOWN)
+    differ = provenance_differences(found, wanted or planned_provenance(run))
+    if differ:
+        return RunLog(run, path, history, "other", "not this run: " + "; ".join(differ))
+    return RunLog(run, path, history)
+
+
+_RUN_FILE = re.compile(r"(?P<arm>.+)_s(?P<seed>[0-9]+)\.json")
+
+
+def logs_of(arm: str) -> list:
+    """Every log of the arm in ``book/results/full_scale`` (``<arm>_s<seed>.json``), each a RunLog."""
     if arm not in ARMS:
         raise KeyError(f"no arm named {arm!r}; the arms are {', '.join(ARMS)}")
-    return {h.meta["seed"]: h for _, h in recorded_logs(FOLDER, f"{arm}_s[0-9]*.json")}
+    out = []
+    for path in sorted((results_dir() / FOLDER).glob(f"{arm}_s*.json")):
+        m = _RUN_FILE.fullmatch(path.name)
+        if m and m["arm"] == arm:
+            out.append(check_log(path, f"{arm}_s{int(m['seed'])}"))
+    return out
+
+
+def arm_logs(arm: str) -> dict:
+    """{seed: History} of the arm's recorded runs that count (finished or not)."""
+    return {log.seed: log.history for log in logs_of(arm) if log.counted}
+
+
+def not_counted(arm: str) -> list:
+    """The arm's logs that do not count, each a RunLog whose ``describe()`` says why."""
+    return [log for log in logs_of(arm) if not log.counted]
 
 
 def ten_crop_results(arm: str) -> dict:
-    """{seed: evaluation} of the arm's finished runs, evaluated with centre and ten crops."""
-    folder = results_dir() / FOLDER
-    return {int(p.name.split("_s")[-1].split(".")[0]): json.loads(p.read_text())
-            for p in sorted(folder.glob(f"{arm}_s[0-9]*.eval.json"))}
+    """{seed: evaluation} of the arm's finished runs that count, evaluated with centre and ten crops."""
+    out = {}
+    for seed in arm_logs(arm):
+        path = results_dir() / FOLDER / f"{arm}_s{seed}.eval.json"
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        found = provenance_of(result.get("meta", {}).get("run_meta") if isinstance(result, dict) else None)
+        if found is not None and not provenance_differences(found, planned_provenance(f"{arm}_s{seed}")):
+            out[seed] = result
+    return out
 
 
 def device_of(h: History) -> str:
@@ -122,8 +288,10 @@ def device_of(h: History) -> str:
 
 def progress_of(comparison: FullScale) -> dict:
     """How far a comparison's runs have got: per arm, {seed: epochs logged}; the planned
-    epochs; the seeds finished in both arms; the devices; the hours of training so far."""
-    arms = {a: arm_logs(a) for a in (comparison.baseline, comparison.variant)}
+    epochs; the seeds finished in both arms; the devices; the hours of training so far; the logs
+    that do not count (damaged, provenance unknown, another mode, --limit or definition), with why."""
+    found = {a: logs_of(a) for a in (comparison.baseline, comparison.variant)}
+    arms = {a: {log.seed: log.history for log in logs if log.counted} for a, logs in found.items()}
     planned = planned_epochs(comparison.baseline)
     finished = sorted(set.intersection(*({s for s, h in logs.items() if len(h.epochs) >= planned}
                                           for logs in arms.values())))
@@ -135,21 +303,28 @@ def progress_of(comparison: FullScale) -> dict:
         "devices": sorted({device_of(h) for h in histories}),
         "train_hours": sum(e.get("train_seconds", 0) + e.get("val_seconds", 0) for h in histories
                            for e in h.epochs) / 3600,
+        "not_counted": [log.describe() for logs in found.values() for log in logs if not log.counted],
     }
+
+
+def _row(h: History, planned: int) -> dict:
+    last = h.epochs[-1] if h.epochs else {}
+    percent = lambda key: f"{100 * last[key]:.1f}%" if isinstance(last.get(key), (int, float)) else ""  # noqa: E731
+    seconds = sum(e.get("train_seconds", 0) + e.get("val_seconds", 0) for e in h.epochs)
+    return {"epochs": f"{len(h.epochs)} of {planned}", "test error now": percent("val_top1"),
+            "training error (last epoch)": percent("train_top1"), "hours": f"{seconds / 3600:.1f}",
+            "device": device_of(h), "commit": h.meta.get("commit", "?")}
 
 
 def runs_rows(comparison: FullScale, labels: tuple = ("baseline", "variant")) -> list:
     """One row per recorded run of the comparison's two arms: how far it got, its test error
-    now, its training error in the last epoch, hours, device and commit; for a table."""
+    now, its training error in the last epoch, hours, device and commit; for a table. A log that
+    does not count has a row that says why, and nothing else."""
     rows, planned = [], planned_epochs(comparison.baseline)
     for label, arm in zip(labels, (comparison.baseline, comparison.variant)):
-        for seed, h in sorted(arm_logs(arm).items()):
-            last = h.epochs[-1] if h.epochs else {}
-            rows.append({"net": label, "seed": seed, "epochs": f"{len(h.epochs)} of {planned}",
-                         "test error now": f"{100 * last['val_top1']:.1f}%" if last else "",
-                         "training error (last epoch)": f"{100 * last['train_top1']:.1f}%" if last else "",
-                         "hours": f"{sum(e['train_seconds'] + e.get('val_seconds', 0) for e in h.epochs) / 3600:.1f}",
-                         "device": device_of(h), "commit": h.meta.get("commit", "?")})
+        for log in logs_of(arm):
+            row = _row(log.history, planned) if log.counted else {"epochs": f"not counted: {log.problem}"}
+            rows.append({"net": label, "seed": log.seed, **row})
     return rows
 
 
@@ -193,12 +368,17 @@ ELSEWHERE = {
 def describe_progress(comparison: FullScale) -> str:
     p = progress_of(comparison)
     group = ARMS[comparison.baseline][0]
-    if not any(p["epochs"].values()):
-        return "not started" + ("; " + NEEDS_GPU if group == "imagenette" else "")
     per_arm = "; ".join(f"{arm}: " + ", ".join(f"seed {s} {e}/{p['planned']}" for s, e in seeds.items())
                         for arm, seeds in p["epochs"].items())
+    set_aside = p["not_counted"]
+    aside = (f"; {len(set_aside)} log{'s' * (len(set_aside) != 1)} not counted (tools/full_scale.py --list "
+             "says why)") if set_aside else ""
+    old = [r for r in superseded_logs() if arm_of(r) in (comparison.baseline, comparison.variant)]
+    aside += f"; superseded, kept apart: {', '.join(old)} (an earlier definition of the arms)" if old else ""
+    if not any(p["epochs"].values()):
+        return "not started" + ("; " + NEEDS_GPU if group == "imagenette" else "") + aside
     return (f"{len(p['finished_pairs'])} of {len(SEEDS)} seed pairs finished ({per_arm} epochs), "
-            f"{p['train_hours']:.1f} h of training on {', '.join(p['devices'])}")
+            f"{p['train_hours']:.1f} h of training on {', '.join(p['devices'])}" + aside)
 
 
 def status_rows(claims: dict) -> list:
@@ -216,4 +396,31 @@ def status_rows(claims: dict) -> list:
         if not mine:
             rows.append({"claim": claim.claim, "at the paper's scale": "",
                          "so far": ELSEWHERE.get(key, "no full-scale design yet")})
+    return rows
+
+
+# ------------------------------------------------------------------ superseded runs
+SUPERSEDED = "superseded"
+_LRN_60 = ("a 60-epoch recipe made up for this book (lr 0.0003, weight decay 0.0005 on every weight, /10 at "
+           "epochs 40 and 52, centre-crop testing), replaced by cuda-convnet's own recipe; its checkpoints are gone")
+#: runs of an earlier definition of their arm, kept in full_scale/superseded/, and why they were superseded
+SUPERSEDED_WHY = {"lrn_cifar_without_s0": _LRN_60, "lrn_cifar_with_s0": _LRN_60}
+
+
+def superseded_logs() -> dict:
+    """{run: History} of the logs in ``book/results/full_scale/superseded/``: runs of an earlier
+    definition of their arm, to be shown labelled as such; never resumed, counted or judged."""
+    folder = results_dir() / FOLDER / SUPERSEDED
+    found = {p.name.removesuffix(".json"): read_log(p)[0] for p in sorted(folder.glob("*.json"))
+             if not p.name.endswith(".eval.json")}
+    return {run: h for run, h in found.items() if h is not None}
+
+
+def superseded_rows() -> list:
+    """One row per superseded run: how far it got (of the epochs its own command planned), its
+    errors, hours, device, commit, and why it was superseded; for a table."""
+    rows = []
+    for run, h in superseded_logs().items():
+        planned = h.meta.get("cli_args", {}).get("epochs", "?")
+        rows.append({"run": run, **_row(h, planned), "superseded": SUPERSEDED_WHY.get(run, "see superseded/README.md")})
     return rows

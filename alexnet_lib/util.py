@@ -1,6 +1,7 @@
 """Plain helpers every other module may use; this module imports none of them.
 
-* where the project is, and how a path is shown to a reader (``display_path``);
+* where the project is, where run folders live (``runs_root``), and how a path is shown to a
+  reader (``display_path``);
 * one way to write a file so that a kill never leaves half of it (``atomic_write``);
 * option checks with errors that list the valid values (``check_choice``);
 * progress bars (``progress``);
@@ -34,6 +35,19 @@ def results_dir() -> Path:
     """Where recorded results live: ``$ALEXNET_RESULTS``, else the project's ``book/results``."""
     env = os.environ.get("ALEXNET_RESULTS")
     return Path(env).expanduser() if env else project_root() / "book" / "results"
+
+
+def runs_root() -> Path:
+    """Where long runs keep their folders (checkpoints), outside the project so that a fresh
+    checkout finds them again: ``$ALEXNET_RUNS``, else ``$XDG_CACHE_HOME/alexnet_lib/runs``,
+    else ``~/.cache/alexnet_lib/runs``."""
+    env = os.environ.get("ALEXNET_RUNS")
+    if env:
+        return Path(env).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+    if not cache.is_absolute():  # the XDG rule: a relative setting is ignored
+        cache = Path.home() / ".cache"
+    return cache / "alexnet_lib" / "runs"
 
 
 def display_path(path) -> str:
