@@ -21,6 +21,7 @@ import errno
 import hashlib
 import json
 import os
+import pickle
 import socket
 import time
 import warnings
@@ -245,8 +246,16 @@ def read_checked_cache(path: Path | None, keys: tuple, plain: tuple = ()) -> dic
     except DamagedFileError as e:
         warnings.warn(f"{e}; decoding again", stacklevel=3)
     except Exception as e:
-        warnings.warn(f"cache file {shown(path)} is unreadable ({e}); decoding again", stacklevel=3)
+        warnings.warn(f"cache file {shown(path)} is unreadable ({_first_line(e)}); decoding again", stacklevel=3)
     return None
+
+
+def _first_line(error: Exception) -> str:
+    """Why a file could not be loaded, in a few words (PyTorch's own explanations run to many lines)."""
+    if isinstance(error, pickle.UnpicklingError):
+        return "not a file that torch.save wrote"
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return line if len(line) <= 100 else line[:97] + "..."
 
 
 def read_split_cache(path: Path | None, classes: list | None) -> dict | None:
