@@ -174,15 +174,17 @@ def load_checked(path, keys: tuple, plain: tuple = ()) -> dict:
     return blob
 
 
-def keep_newest(folder, pattern: str, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest (by modification time) files matching ``pattern``."""
-    def mtime(p: Path) -> float:
+def keep_newest(folder, pattern: str, keep: int, newest=None) -> list[Path]:
+    """Delete all but the ``keep`` newest (by modification time) files matching ``pattern``; the file
+    ``newest`` (the one just written) counts as the newest whatever its time says (a clock that has not
+    ticked since the last write, or files dated in the future by another machine)."""
+    def age(p: Path) -> tuple:
         try:
-            return p.stat().st_mtime
+            return p == newest, p.stat().st_mtime_ns
         except FileNotFoundError:
-            return 0.0
+            return False, 0
 
-    old = sorted(Path(folder).glob(pattern), key=mtime, reverse=True)[keep:]
+    old = sorted(Path(folder).glob(pattern), key=age, reverse=True)[keep:]
     for p in old:
         p.unlink(missing_ok=True)
     return old
@@ -299,7 +301,7 @@ def write_cache(blob: dict, path: Path, keys: tuple, plain: tuple = ()) -> None:
                       stacklevel=3)
         return
     stem = path.name.rsplit("-", 1)[0]
-    keep_newest(path.parent, f"{stem}-{'?' * len(path.stem.rsplit('-', 1)[-1])}.pt", CACHE_VERSIONS_KEPT)
+    keep_newest(path.parent, f"{stem}-{'?' * len(path.stem.rsplit('-', 1)[-1])}.pt", CACHE_VERSIONS_KEPT, path)
 
 
 # ------------------------------------------------------------------- the folder lock

@@ -416,3 +416,20 @@ def test_the_other_functions_name_their_wrong_argument(root):
         D.find_dataset("cifar10", mode=3)
     stream = D.ImageFolderStream(str(root / "cifar10" / "train"), size=8)  # a str names a folder as well
     assert len(stream) == 2 and stream[1][1] == 1
+
+
+def test_the_cache_just_written_is_kept_whatever_the_clock_says(root, tmp_path):
+    """Older versions are deleted by modification time; two versions written within one tick of the
+    file system's clock, or versions dated in the future (a copy from a machine whose clock is ahead),
+    once made the new cache file the one deleted."""
+    two_splits(root)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    future = time.time_ns() + 10**12
+    for key in ("0123456789ab", "ba9876543210"):
+        dated = cache / f"cifar10-train-native-all-{key}.pt"
+        dated.write_bytes(b"an older version")
+        os.utime(dated, ns=(future, future))
+    assert not D.load_dataset("cifar10", "train", progress=False).info["from_cache"]
+    assert len(list(cache.glob("cifar10-train-native-all-*.pt"))) == CACHE_VERSIONS_KEPT
+    assert D.load_dataset("cifar10", "train", progress=False).info["from_cache"]
