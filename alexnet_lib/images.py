@@ -120,7 +120,8 @@ def decode_image(path: Path, size: int | None = None) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise CorruptImageError(
             f"cannot decode image {path}: {e} Delete or replace the file, or load with on_corrupt='skip' (command "
-            "line: --on-corrupt skip) to leave it out with a warning; if you trust it, raise Image.MAX_IMAGE_PIXELS."
+            "line: --on-corrupt skip) to leave it out with a warning; if you trust the file, raise PIL's "
+            "Image.MAX_IMAGE_PIXELS."
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CorruptImageError(
