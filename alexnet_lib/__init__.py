@@ -16,6 +16,7 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``images``: decoding image files (with the §2 rescaling), naming the ones that fail
 - ``download``: ``make data``, the real datasets downloaded into the book's layouts
 - ``data``: finding datasets, decoding them once, caching them as uint8 tensors (§2)
+- ``identity``: what a dataset is wherever it lies: its classes and a hash of every image and label
 - ``evaluate``: top-1/top-5, ten-crop testing (§6)
 - ``optim``: the update rule of §5 and the weight-decay groups
 - ``checkpoint``: checkpoint files, random states, the training log (``History``)

@@ -26,12 +26,15 @@ Layouts accepted under a root:
 
 Small datasets (CIFAR-10, Imagenette) are decoded once into a uint8 tensor and cached,
 so the second load is a single ``torch.load``. ILSVRC-2012 is too large for that and is
-read as a stream (:class:`ImageFolderStream`).
+read as a stream (:class:`ImageFolderStream`). The cache is keyed on every file's path, size,
+modification time and inode change time (which no user can set back), and its checksum covers
+its pixels, labels and class names.
+
+What a dataset *is*, wherever it lies, is ``identity.data_identity``: no paths, no file times.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import time
@@ -49,16 +52,29 @@ from .images import (  # noqa: F401  (re-exported from their older home)
     DatasetLayoutError,
     ImageFolderStream,
     UnreadableDataError,
+    check_count,
+    check_on_corrupt,
     check_same_classes,
+    check_size,
     class_folders,
-    decode_all,
     decode_image,
+    decode_to_tensors,
     read_sample_labels,
     scan_image_folder,
+    scan_samples,
     subsample,
     unreadable,
 )
-from .storage import CacheFolderError, cache_dir, read_checked_cache, usable_cache_dir, write_cache  # noqa: F401
+from .storage import (  # noqa: F401  (CacheFolderError, cache_dir: their older home)
+    SPLIT_PLAIN,
+    SPLIT_TENSORS,
+    CacheFolderError,
+    cache_dir,
+    cache_key,
+    read_split_cache,
+    usable_cache_dir,
+    write_cache,
+)
 from .transforms import resize_shorter_and_crop  # noqa: F401  (its older home)
 from .util import PROJECT_ROOT, atomic_save, display_path, get_mode, project_root  # noqa: F401  (PROJECT_ROOT: older home)
 
@@ -95,7 +111,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def check_dataset_name(name: str) -> None:
-    if name not in SPLITS:
+    if not isinstance(name, str) or name not in SPLITS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets are {', '.join(map(repr, SPLITS))}.")
 
 
@@ -156,6 +172,9 @@ def find_dataset(name: str, download: bool | None = None, mode: str | None = Non
     embedded sample is used only in smoke ``mode`` (default: :func:`util.get_mode`).
     """
     check_dataset_name(name)
+    _check_flags(True, download=download)
+    if mode is not None and not isinstance(mode, str):
+        raise ValueError(f"mode must be one of 'smoke', 'quick', 'full' or None (ALEXNET_MODE); got {mode!r}.")
     roots = data_roots()
     for label, root in roots:
         found = _locate_in(name, root)
@@ -265,14 +284,6 @@ def _read_cifar_pickle(path: Path, split: str) -> tuple[torch.Tensor, torch.Tens
     return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64), classes
 
 
-def _fingerprint(parts) -> str:
-    h = hashlib.sha1()
-    for p in parts:
-        h.update(str(p).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:12]
-
-
 def load_dataset(
     name: str,
     split: str = "train",
@@ -295,7 +306,7 @@ def load_dataset(
         on_corrupt: "error" (default: stop, naming the file) or "skip" (leave the file
             out, with a warning naming it; the count is in ``.info["skipped"]``).
     """
-    _check_load_arguments(name, split, on_corrupt, limit)
+    size, limit = _check_load_arguments(name, split, size, limit, on_corrupt, download, cache, progress)
     try:
         loc = find_dataset(name, download=download)
     except PermissionError as e:
@@ -304,82 +315,95 @@ def load_dataset(
     files, classes, key = _list_files(loc, name, split, size, limit)
     folder = usable_cache_dir() if cache else None
     cache_path = folder / f"{name}-{split}-{size or 'native'}-{limit or 'all'}-{key}.pt" if folder else None
-    data = _read_cache(cache_path, loc, name, split)
-    if data is not None and on_corrupt == "error" and data.info.get("skipped"):
-        skipped = data.info["skipped"]  # the same files, unchanged since: the cache key holds their mtimes
-        raise CorruptImageError(
-            f"cannot decode image {skipped[0]}" + (f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else "")
-            + ": it was left out when this split was decoded with on_corrupt='skip'. Delete or replace the file, "
-            "or load with on_corrupt='skip' (command line: --on-corrupt skip) to leave it out with a warning."
-        )
-    if data is not None and data.info.get("skipped"):
-        warnings.warn(f"skipped {len(data.info['skipped'])} corrupt image(s) (when this split was decoded): "
-                      + ", ".join(data.info["skipped"][:5]), stacklevel=2)
+    data = _read_cache(cache_path, loc, name, split, classes, on_corrupt)
     from_cache = data is not None
     if data is None:
         if files is None:
             images, labels, classes = _read_cifar_pickle_split(loc.path, split, size, limit)
             skipped = []
         else:
-            images, labels, skipped = _decode_files(
+            images, labels, skipped = decode_to_tensors(
                 files, loc.path / split, size, on_corrupt, progress, f"{name}/{split}"
             )
         info = {"decode_seconds": time.perf_counter() - t0, "skipped": [str(s) for s in skipped], "files": len(labels)}
         data = ImageTensors(images, labels, list(classes), str(loc.path), name, split, info)
         if cache_path is not None:
             write_cache({"images": images, "labels": labels, "classes": list(classes), "info": info}, cache_path,
-                        ("images", "labels"))
+                        SPLIT_TENSORS, SPLIT_PLAIN)
     data.info.update(load_seconds=time.perf_counter() - t0, from_cache=from_cache, root=loc.root_label)
     return data
 
 
-def _check_load_arguments(name: str, split: str, on_corrupt: str, limit: int | None) -> None:
+def _check_flags(none_allowed: bool = False, **flags) -> None:
+    for flag, value in flags.items():
+        if not (isinstance(value, (bool, np.bool_)) or (none_allowed and value is None)):
+            raise ValueError(f"{flag} must be True or False{' or None' if none_allowed else ''}, got {value!r}.")
+
+
+def _check_load_arguments(name, split, size, limit, on_corrupt, download, cache, progress) -> tuple:
+    """(size, limit) as ints or None, once every argument of :func:`load_dataset` is checked; a
+    ValueError names the first wrong one."""
     check_dataset_name(name)
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1 (about that many training images), got {limit}; None: all")
-    if split not in SPLITS[name]:
+    if not isinstance(split, str) or split not in SPLITS[name]:
         raise ValueError(f"unknown split {split!r} for {name}; valid splits are {', '.join(map(repr, SPLITS[name]))}.")
-    if on_corrupt not in ("error", "skip"):
-        raise ValueError(f"unknown on_corrupt={on_corrupt!r}; valid values are 'error', 'skip'.")
+    size = check_size(size)
+    limit = check_count("limit", limit, "about that many images", "for all of them")
+    check_on_corrupt(on_corrupt)
+    _check_flags(True, download=download)
+    _check_flags(cache=cache, progress=progress)
     if name == "imagenet":
         raise ValueError(
             "ILSVRC-2012 is too large to hold as one tensor: "
             "use ImageFolderStream(find_dataset('imagenet').path / split)."
         )
+    return size, limit
 
 
 def _list_files(loc: Located, name: str, split: str, size: int | None, limit: int | None):
     """(files with labels, class names, cache key) of a split; files and classes are None for
     CIFAR-10's pickles, whose key is their folder."""
     if loc.layout == "cifar-pickle":
-        stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(loc.path.glob("*_batch*"))]
-        return None, None, _fingerprint([name, split, loc.path.resolve(), size, limit, "pickle", *stats])
+        stats = [(f.name, *_file_times(f)) for f in sorted(loc.path.glob("*_batch*")) + [loc.path / "batches.meta"]
+                 if f.exists()]
+        return None, None, cache_key([name, split, loc.path.resolve(), size, limit, "pickle", *stats])
     if loc.layout == "samples":
-        items, classes = _scan_samples(loc.path)
+        items, classes = scan_samples(loc.path)
     else:
         items, classes = scan_image_folder(loc.path / split)
         others = [s for s in SPLITS[name] if s != split and (loc.path / s).is_dir()]
         check_same_classes(loc.path, {split: classes, **{s: class_folders(loc.path / s) for s in others}})
     items = subsample(items, limit)
-    # an image edited in place keeps its size but not its modification time
-    stats = [(str(f.relative_to(loc.path)), *_size_and_mtime(f)) for f, _ in items]
-    return items, classes, _fingerprint([name, split, loc.path.resolve(), size, limit, len(stats), *stats])
+    stats = [(str(f.relative_to(loc.path)), *_file_times(f)) for f, _ in items]
+    return items, classes, cache_key([name, split, loc.path.resolve(), size, limit, len(stats), *stats])
 
 
-def _size_and_mtime(path: Path) -> tuple[int, int]:
+def _file_times(path: Path) -> tuple[int, int, int]:
+    """(size, modification time, inode change time) of a file. An image edited in place may keep its
+    size and have its modification time set back (``touch -d``, ``os.utime``), but every write sets
+    the change time to the present, and no user can set it back: a cache key, never an identity."""
     try:
         st = path.stat()
     except PermissionError as e:
         raise unreadable(path, e) from e
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _read_cache(cache_path: Path | None, loc: Located, name: str, split: str) -> ImageTensors | None:
-    """The cached split, or None if there is none; a damaged cache (its checksum tells) is decoded
-    again, never trusted."""
-    blob = read_checked_cache(cache_path, ("images", "labels"))
+def _read_cache(cache_path: Path | None, loc: Located, name: str, split: str, classes, on_corrupt: str):
+    """The cached split, or None if there is none; a damaged cache (its checksum tells), or one that
+    does not hold a decoded split of these ``classes``, is decoded again (a warning), never trusted."""
+    blob = read_split_cache(cache_path, classes)
     if blob is None:
         return None
+    skipped = blob["info"].get("skipped")
+    if skipped and on_corrupt == "error":  # the same files, unchanged since: the cache key holds their times
+        raise CorruptImageError(
+            f"cannot decode image {skipped[0]}" + (f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else "")
+            + ": it was left out when this split was decoded with on_corrupt='skip'. Delete or replace the file, "
+            "or load with on_corrupt='skip' (command line: --on-corrupt skip) to leave it out with a warning."
+        )
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} corrupt image(s) (when this split was decoded): "
+                      + ", ".join(skipped[:5]), stacklevel=3)
     return ImageTensors(blob["images"], blob["labels"], blob["classes"], str(loc.path), name, split, dict(blob["info"]))
 
 
@@ -394,31 +418,6 @@ def _read_cifar_pickle_split(path: Path, split: str, size: int | None, limit: in
         images = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
         images = images.round().clamp(0, 255).to(torch.uint8)
     return images, labels, classes
-
-
-def _decode_files(files, where: Path, size: int | None, on_corrupt: str, progress: bool, desc: str):
-    """(uint8 images (N, 3, H, W), labels, skipped files) of image files with their labels."""
-    arrays, skipped = decode_all([f for f, _ in files], size, on_corrupt, progress, desc=f"decoding {desc}")
-    kept = [(a, lab) for a, (_, lab) in zip(arrays, files) if a is not None]
-    if not kept:
-        raise DatasetLayoutError(f"no decodable images in {where}")
-    shapes = {a.shape for a, _ in kept}
-    if len(shapes) > 1:
-        raise DatasetLayoutError(
-            f"images in {where} have different sizes {sorted(shapes)[:3]}...; pass size=... to load_dataset to "
-            "resize them to one size (the command line does so for Imagenette; CIFAR-10's images must all be 32x32)."
-        )
-    images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
-    return images, torch.tensor([lab for _, lab in kept], dtype=torch.int64), skipped
-
-
-def _scan_samples(path: Path) -> tuple[list[tuple[Path, int]], list[str]]:
-    """imagenet-samples: one photo per class; labels are the ILSVRC-2012 indices in labels.csv."""
-    items, classes = [], []
-    for row in read_sample_labels(path):
-        items.append((path / row["file"], len(classes)))
-        classes.append(f"{row['class_name']} ({row['ilsvrc2012_index']})")
-    return items, classes
 
 
 def imagenet_samples() -> list[dict]:

@@ -7,8 +7,10 @@
 * :func:`decode_image` and :func:`decode_all` turn files into uint8 arrays. Every image is
   converted to RGB (16-bit images by their high byte, as PIL does for 16-bit colour) and,
   when a size is given, rescaled as §2 says (shorter side to the size, then the central
-  square). A file that cannot be decoded raises :class:`CorruptImageError`, and one that
-  cannot be read :class:`UnreadableDataError`, each naming the file and what to do;
+  square). A file that cannot be decoded (a decompression bomb included: an image larger
+  than PIL's ``Image.MAX_IMAGE_PIXELS``) raises :class:`CorruptImageError`, and one that
+  cannot be read :class:`UnreadableDataError`, each naming the file and what to do; a
+  symbolic link that dangles or loops is a :class:`DatasetLayoutError` naming the link;
 * :class:`ImageFolderStream` reads a tree too large to hold in memory (ILSVRC-2012) image by
   image, for a DataLoader.
 """
@@ -16,8 +18,11 @@
 from __future__ import annotations
 
 import csv
+import errno
+import numbers
 import os
 import random
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +49,28 @@ class UnreadableDataError(PermissionError):
     """A data folder or file exists but this user may not read it."""
 
 
+def check_count(name: str, value, meaning: str, none_means: str):
+    """``value`` as an int of at least 1 (or None), else a ValueError naming the argument."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a whole number ({meaning}), or None {none_means}; "
+                         f"got {value!r} (a {type(value).__name__}).")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 ({meaning}), or None {none_means}; got {value}.")
+    return int(value)
+
+
+def check_size(size):
+    """The ``size`` argument of the decoders: pixels of the shorter side and of the square crop."""
+    return check_count("size", size, "pixels of the shorter side and of the square crop", "to keep the stored size")
+
+
+def check_on_corrupt(on_corrupt) -> None:
+    if on_corrupt not in ("error", "skip"):
+        raise ValueError(f"unknown on_corrupt={on_corrupt!r}; valid values are 'error', 'skip'.")
+
+
 def is_junk_folder(name: str) -> bool:
     """Folders that are never classes: macOS archive debris, hidden folders (.ipynb_checkpoints)."""
     return name.startswith(".") or name == "__MACOSX"
@@ -65,10 +92,22 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+_OPEN_LOCK = threading.Lock()  # warning filters are the process's: one thread changes them at a time
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open`` with PIL's decompression-bomb warning (an image over ``Image.MAX_IMAGE_PIXELS``)
+    raised as an error, as its error is above twice that limit: such a file is not decoded."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def decode_image(path: Path, size: int | None = None) -> np.ndarray:
     """One image as an H×W×3 uint8 array; shorter side to ``size`` and centre crop."""
+    size = check_size(size)
     try:
-        with Image.open(path) as img:
+        with _open(path) as img:
             img = _to_rgb(img)
             if size is not None:
                 img = resize_shorter_and_crop(img, size)
@@ -78,6 +117,12 @@ def decode_image(path: Path, size: int | None = None) -> np.ndarray:
     except FileNotFoundError as e:
         raise CorruptImageError(f"image {path} does not exist (it was moved or deleted after the folder was listed)."
                                 " Restore it, or load again to list the folder afresh.") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CorruptImageError(
+            f"cannot decode image {path}: {e} Delete or replace the file, or load with on_corrupt='skip' (command "
+            "line: --on-corrupt skip) to leave it out with a warning; if you trust the file, raise PIL's "
+            "Image.MAX_IMAGE_PIXELS."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CorruptImageError(
             f"cannot decode image {path}: {e}. Delete or replace the file, "
@@ -87,6 +132,8 @@ def decode_image(path: Path, size: int | None = None) -> np.ndarray:
 
 def decode_all(files: list[Path], size: int | None, on_corrupt: str = "error", progress: bool = True, desc: str = ""):
     """Decode many images with a few threads (PIL releases the GIL while decoding)."""
+    size = check_size(size)
+    check_on_corrupt(on_corrupt)
 
     def one(path):
         try:
@@ -111,6 +158,23 @@ def decode_all(files: list[Path], size: int | None, on_corrupt: str = "error", p
     return arrays, skipped
 
 
+def decode_to_tensors(files, where: Path, size: int | None, on_corrupt: str, progress: bool, desc: str):
+    """(uint8 images (N, 3, H, W), int64 labels, skipped files) of (file, label) pairs; the files of
+    one size (or made so by ``size``)."""
+    arrays, skipped = decode_all([f for f, _ in files], size, on_corrupt, progress, desc=f"decoding {desc}")
+    kept = [(a, lab) for a, (_, lab) in zip(arrays, files) if a is not None]
+    if not kept:
+        raise DatasetLayoutError(f"no decodable images in {where}")
+    shapes = {a.shape for a, _ in kept}
+    if len(shapes) > 1:
+        raise DatasetLayoutError(
+            f"images in {where} have different sizes {sorted(shapes)[:3]}...; pass size=... to load_dataset to "
+            "resize them to one size (the command line does so for Imagenette; CIFAR-10's images must all be 32x32)."
+        )
+    images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor([lab for _, lab in kept], dtype=torch.int64), skipped
+
+
 def _listdir(folder: Path) -> list[Path]:
     try:
         return sorted(folder.iterdir())
@@ -118,29 +182,65 @@ def _listdir(folder: Path) -> list[Path]:
         raise unreadable(folder, e) from e
 
 
+def check_link(path: str) -> None:
+    """Raise DatasetLayoutError, naming the link, if ``path`` is a symbolic link that dangles or loops."""
+    try:
+        os.stat(path)
+        return
+    except FileNotFoundError:
+        what = f"points to {os.readlink(path)}, which does not exist (a dangling link)"
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        what = "loops (too many levels of symbolic links)"
+    raise DatasetLayoutError(f"symbolic link {path} {what}. Remove the link, or point it at the image (or folder) "
+                             "it stands for.")
+
+
+def _check_no_cycle(link: str, chain: tuple) -> None:
+    """A link to a folder that holds it (the real paths of the folders walked down to it are
+    ``chain``) would list its images forever."""
+    target = os.path.realpath(link)
+    if any(os.path.commonpath([target, held]) == target for held in chain):
+        raise DatasetLayoutError(f"symbolic link {link} loops: it points to {os.readlink(link)}, a folder that holds "
+                                 "the link itself. Remove the link, or point it at a folder outside the dataset.")
+
+
 def class_folders(split_dir: Path) -> list[str]:
     """The class folders of a split, sorted by name; junk folders (``__MACOSX``, hidden ones)
-    are left out with a warning that names them."""
-    entries = [p for p in _listdir(split_dir) if p.is_dir()]
+    are left out with a warning that names them. A link that dangles or loops is an error: it
+    may stand for a class folder, and a missing class would shift every label after it."""
+    listed = _listdir(split_dir)
+    for p in listed:
+        if p.is_symlink() and not is_junk_folder(p.name):
+            check_link(str(p))
+    entries = [p for p in listed if p.is_dir()]
     junk = [p.name for p in entries if is_junk_folder(p.name)]
     if junk:
         warnings.warn(f"{split_dir}: ignored {', '.join(junk)} (not class folders)", stacklevel=3)
     return [p.name for p in entries if not is_junk_folder(p.name)]
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """Every image file in ``folder`` and its sub-folders (hidden ones and __MACOSX left out), sorted."""
+def _images_under(folder: Path, chain: tuple = ()) -> list[Path]:
+    """Every image file in ``folder`` and its sub-folders (hidden ones and __MACOSX left out), sorted;
+    a symbolic link that dangles, or loops back to a folder that holds it, is named in an error."""
     try:
         with os.scandir(folder) as it:  # DirEntry knows file from folder without a stat per file
             entries = sorted(it, key=lambda e: e.name)
     except PermissionError as e:
         raise unreadable(folder, e) from e
-    found = []
+    found, chain = [], (*chain, os.path.realpath(folder))
     for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            check_link(entry.path)
         if entry.is_dir():
+            if entry.is_symlink():
+                _check_no_cycle(entry.path, chain)
             if not is_junk_folder(entry.name):
-                found += _images_under(Path(entry.path))
-        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and not entry.name.startswith("."):
+                found += _images_under(Path(entry.path), chain)
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
             found.append(Path(entry.path))
     return found
 
@@ -148,6 +248,7 @@ def _images_under(folder: Path) -> list[Path]:
 def scan_image_folder(split_dir: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     """(file, label) pairs of an ImageFolder-style split, classes sorted by name. Images in
     sub-folders of a class folder belong to that class (as in torchvision's ImageFolder)."""
+    split_dir = Path(split_dir)
     if not split_dir.is_dir():
         parent = split_dir.parent
         have = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
@@ -239,8 +340,18 @@ def read_sample_labels(folder: Path) -> list[dict]:
     return rows
 
 
+def scan_samples(path: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    """imagenet-samples: one photo per class; labels are the ILSVRC-2012 indices in labels.csv."""
+    items, classes = [], []
+    for row in read_sample_labels(path):
+        items.append((path / row["file"], len(classes)))
+        classes.append(f"{row['class_name']} ({row['ilsvrc2012_index']})")
+    return items, classes
+
+
 def subsample(items: list[tuple[Path, int]], limit: int | None, seed: int = 0) -> list[tuple[Path, int]]:
     """A class-balanced subset of at most ``limit`` items, the same for every call."""
+    limit = check_count("limit", limit, "about that many images", "for all of them")
     if limit is None or limit >= len(items):
         return items
     by_class: dict[int, list] = {}
@@ -265,8 +376,9 @@ class ImageFolderStream(torch.utils.data.Dataset):
     """
 
     def __init__(self, split_dir, size: int = 256, on_corrupt: str = "error"):
-        self.items, self.classes = scan_image_folder(Path(split_dir))
-        self.size, self.on_corrupt = size, on_corrupt
+        check_on_corrupt(on_corrupt)
+        self.size, self.on_corrupt, self.root = check_size(size), on_corrupt, Path(split_dir)
+        self.items, self.classes = scan_image_folder(self.root)
 
     def __len__(self) -> int:
         return len(self.items)

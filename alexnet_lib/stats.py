@@ -22,6 +22,10 @@ Every claim of the paper is judged the same way, fixed before the runs it judges
 
 Student's t is computed here (its CDF from the regularised incomplete beta function, and its
 quantiles by bisection), so the library needs no statistics package.
+
+Bad input is refused by name, never judged: a value that is not a finite number (a NaN from a
+run that diverged) names its arm and position, and an empty arm, arms of unequal length in a
+paired design and degrees of freedom that are not a positive number are errors.
 """
 
 from __future__ import annotations
@@ -55,8 +59,25 @@ def _betacf(a: float, b: float, x: float) -> float:
     return h
 
 
+def _float(value) -> float:
+    """``value`` as a float; NaN for what is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _positive(name: str, value, hint: str = "") -> float:
+    """``value`` as a float if it is a positive finite number, else a ValueError naming it."""
+    number = _float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a positive finite number{hint}, got {value!r}")
+    return number
+
+
 def betainc(a: float, b: float, x: float) -> float:
     """The regularised incomplete beta function I_x(a, b), for 0 <= x <= 1."""
+    a, b = _positive("a", a), _positive("b", b)
     if not 0.0 <= x <= 1.0:
         raise ValueError(f"x must be in [0, 1], got {x}")
     if x in (0.0, 1.0):
@@ -69,16 +90,21 @@ def betainc(a: float, b: float, x: float) -> float:
 
 def t_cdf(t: float, df: float) -> float:
     """P(T <= t) for Student's t with ``df`` degrees of freedom (df may be fractional, as Welch's is)."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    df = _check_df(df)
+    number = _float(t)
+    if math.isnan(number):
+        raise ValueError(f"t must be a number (not NaN), got {t!r}")
+    t = number
     tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
     return 1.0 - tail if t >= 0 else tail
 
 
 def t_quantile(p: float, df: float) -> float:
     """The t with P(T <= t) = p, by bisection (to 1e-12)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p}")
+    df = _check_df(df)
+    if not 0.0 < _float(p) < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p!r}")
+    p = float(p)
     if p < 0.5:
         return -t_quantile(1.0 - p, df)
     lo, hi = 0.0, 1.0
@@ -90,6 +116,10 @@ def t_quantile(p: float, df: float) -> float:
         if hi - lo < 1e-12:
             break
     return 0.5 * (lo + hi)
+
+
+def _check_df(df) -> float:
+    return _positive("df (the degrees of freedom)", df, " (for the normal distribution, a large df such as 1e6)")
 
 
 # ----------------------------------------------------------------------- the procedure
@@ -136,12 +166,33 @@ def _mean_sd(values: list) -> tuple[float, float]:
     return mean, (math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan"))
 
 
+def _arm(name: str, values) -> list[float]:
+    """The values of one arm as floats; a ValueError names the arm, and the position of a value that is
+    not a finite number."""
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of numbers, one per run, got {values!r}") from None
+    numbers = []
+    for i, v in enumerate(values):
+        try:
+            number = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{i}] is {v!r}, not a number: each value is one run's result") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{name}[{i}] is {number}: every value must be a finite number. Leave out the run that "
+                             "gave it (it diverged, or was not measured), or run it again.")
+        numbers.append(number)
+    if not numbers:
+        raise ValueError(f"{name} is empty: each arm needs the values of its runs (one per run)")
+    return numbers
+
+
 def _estimate(baseline: list, variant: list, paired: bool) -> tuple[float, float, float, int]:
     """(effect, standard error, degrees of freedom, n) of variant − baseline."""
     if paired:
-        if len(baseline) != len(variant):
-            raise ValueError(f"a paired design needs as many baseline as variant values, "
-                             f"got {len(baseline)} and {len(variant)}")
         mean, sd = _mean_sd([v - b for b, v in zip(baseline, variant)])
         n = len(baseline)
         return mean, sd / math.sqrt(n), n - 1, n
@@ -166,11 +217,21 @@ def compare(baseline, variant, paper_says: str, paired: bool = False, regime: Re
     """
     if paper_says not in ("lower", "higher"):
         raise ValueError(f"paper_says must be 'lower' or 'higher', got {paper_says!r}")
+    for flag, value in (("paired", paired), ("log_scale", log_scale)):
+        if isinstance(value, str) or value not in (True, False, None):
+            raise ValueError(f"{flag} must be True or False, got {value!r}")
+    if regime is not None and not isinstance(regime, Regime):
+        raise ValueError(f"regime must be a Regime(comparable, note) or None, got {regime!r}")
     regime = regime or Regime(True, "")
-    baseline, variant = [float(x) for x in baseline], [float(x) for x in variant]
+    baseline, variant = _arm("baseline", baseline), _arm("variant", variant)
+    if paired and len(baseline) != len(variant):
+        raise ValueError(f"a paired design needs as many baseline as variant values, got {len(baseline)} and "
+                         f"{len(variant)}: pair each baseline run with its variant (same seed), or pass paired=False")
     if log_scale:
-        if min(baseline + variant) <= 0:
-            raise ValueError("log_scale needs positive values (a ratio claim: epochs, iterations, ...)")
+        for name, arm in (("baseline", baseline), ("variant", variant)):
+            if min(arm) <= 0:
+                raise ValueError(f"log_scale needs positive values (a ratio claim: epochs, iterations, ...); "
+                                 f"{name}[{arm.index(min(arm))}] is {min(arm)}")
         baseline, variant = [math.log(x) for x in baseline], [math.log(x) for x in variant]
     effect, se, df, n = _estimate(baseline, variant, paired)
     design = "paired" if paired else "welch"

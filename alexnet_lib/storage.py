@@ -8,9 +8,9 @@
 * :func:`save_atomically` and :func:`write_json_safely`: ``util``'s atomic writes that remove
   their temporary file when a write fails, and say "no space left on the device"
   (:class:`NoSpaceError`) when that is why;
-* :func:`save_checked` and :func:`load_checked`: tensors saved with a CRC-32 of their bytes,
-  checked on every load (:class:`DamagedFileError`), and :func:`keep_newest`, which bounds
-  how many versions of a file a folder keeps;
+* :func:`save_checked` and :func:`load_checked`: tensors (and plain values beside them) saved
+  with a CRC-32 of their content, checked on every load (:class:`DamagedFileError`), and
+  :func:`keep_newest`, which bounds how many versions of a file a folder keeps;
 * the cache of decoded images (:func:`cache_dir`): a damaged cache file is decoded again, a
   cache folder that cannot be written is a warning, old versions are deleted.
 """
@@ -18,7 +18,10 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
+import pickle
 import socket
 import time
 import warnings
@@ -137,41 +140,51 @@ def write_json_safely(obj, path, what: str = "log") -> None:
     _write_or_explain(path, what, lambda: write_json_atomic(obj, path))
 
 
-def checksum(*tensors: torch.Tensor) -> str:
-    """CRC-32 of the tensors' bytes (CPU tensors), in order: 0.07 s for CIFAR-10's 150 MB."""
+def checksum(*tensors: torch.Tensor, plain=()) -> str:
+    """CRC-32 of the tensors' bytes (CPU tensors), in order, then of each value of ``plain`` (plain
+    data: lists, dicts, strings, numbers) written as JSON: 0.07 s for CIFAR-10's 150 MB."""
     crc = 0
     for t in tensors:
         crc = zlib.crc32(t.detach().cpu().contiguous().numpy(), crc)
+    for value in plain:
+        crc = zlib.crc32(json.dumps(value, sort_keys=True, default=str).encode(), crc)
     return f"crc32:{crc:08x}"
 
 
-def save_checked(blob: dict, path, keys: tuple, what: str = "file") -> None:
-    """Save ``blob`` (a dict holding the tensors named in ``keys``) with their checksum."""
-    save_atomically({**blob, "checksum": checksum(*(blob[k] for k in keys))}, path, what)
+def save_checked(blob: dict, path, keys: tuple, what: str = "file", plain: tuple = ()) -> None:
+    """Save ``blob`` (a dict holding the tensors named in ``keys`` and the plain values named in
+    ``plain``) with their checksum."""
+    total = checksum(*(blob[k] for k in keys), plain=[blob[k] for k in plain])
+    save_atomically({**blob, "checksum": total}, path, what)
 
 
-def load_checked(path, keys: tuple) -> dict:
-    """A dict saved by :func:`save_checked`; :class:`DamagedFileError` if its tensors changed
-    since (or it carries no checksum: a file of an older format)."""
+def load_checked(path, keys: tuple, plain: tuple = ()) -> dict:
+    """A dict saved by :func:`save_checked`; :class:`DamagedFileError` if its tensors or plain values
+    changed since (or it carries no checksum: a file of an older format)."""
     blob = torch.load(path, weights_only=True)
     saved = blob.get("checksum") if isinstance(blob, dict) else None
     if saved is None:
         raise DamagedFileError(f"{shown(path)} carries no checksum (an older format)")
-    now = checksum(*(blob[k] for k in keys))
+    missing = [k for k in (*keys, *plain) if k not in blob]
+    if missing:
+        raise DamagedFileError(f"{shown(path)} is damaged: it lacks {', '.join(missing)}")
+    now = checksum(*(blob[k] for k in keys), plain=[blob[k] for k in plain])
     if now != saved:
         raise DamagedFileError(f"{shown(path)} is damaged: its content gives {now}, it was saved as {saved}")
     return blob
 
 
-def keep_newest(folder, pattern: str, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest (by modification time) files matching ``pattern``."""
-    def mtime(p: Path) -> float:
+def keep_newest(folder, pattern: str, keep: int, newest=None) -> list[Path]:
+    """Delete all but the ``keep`` newest (by modification time) files matching ``pattern``; the file
+    ``newest`` (the one just written) counts as the newest whatever its time says (a clock that has not
+    ticked since the last write, or files dated in the future by another machine)."""
+    def age(p: Path) -> tuple:
         try:
-            return p.stat().st_mtime
+            return p == newest, p.stat().st_mtime_ns
         except FileNotFoundError:
-            return 0.0
+            return False, 0
 
-    old = sorted(Path(folder).glob(pattern), key=mtime, reverse=True)[keep:]
+    old = sorted(Path(folder).glob(pattern), key=age, reverse=True)[keep:]
     for p in old:
         p.unlink(missing_ok=True)
     return old
@@ -181,6 +194,19 @@ def keep_newest(folder, pattern: str, keep: int) -> list[Path]:
 #: cache files kept per dataset, split, size and subset: the newest and the one before (two data
 #: roots used in turn); older versions are deleted when a new one is written
 CACHE_VERSIONS_KEPT = 2
+#: the version of what a decoded split's cache file holds: a new version is a new key, never a "damaged" file
+CACHE_FORMAT = 2
+#: what a decoded split's cache file holds: tensors, and plain values that its checksum covers too
+SPLIT_TENSORS, SPLIT_PLAIN = ("images", "labels"), ("classes", "info")
+
+
+def cache_key(parts) -> str:
+    """12 hex digits that change with any of ``parts`` (and with :data:`CACHE_FORMAT`)."""
+    h = hashlib.sha1()
+    for p in (CACHE_FORMAT, *parts):
+        h.update(str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
 
 
 def cache_dir() -> Path:
@@ -213,32 +239,69 @@ def usable_cache_dir() -> Path | None:
     return folder
 
 
-def read_checked_cache(path: Path | None, keys: tuple) -> dict | None:
+def read_checked_cache(path: Path | None, keys: tuple, plain: tuple = ()) -> dict | None:
     """A cache file saved by :func:`write_cache`, or None if there is none or it is damaged (a warning)."""
     if path is None or not path.exists():
         return None
     try:
-        return load_checked(path, keys)
+        return load_checked(path, keys, plain)
     except DamagedFileError as e:
         warnings.warn(f"{e}; decoding again", stacklevel=3)
     except Exception as e:
-        warnings.warn(f"cache file {shown(path)} is unreadable ({e}); decoding again", stacklevel=3)
+        warnings.warn(f"cache file {shown(path)} is unreadable ({_first_line(e)}); decoding again", stacklevel=3)
     return None
 
 
-def write_cache(blob: dict, path: Path, keys: tuple) -> None:
-    """Save a cache file with the checksum of its tensors ``keys`` and delete older versions of it
-    (the same name up to its last ``-``). A cache that cannot be written (read-only, full) is a
-    warning, not an error: the data were decoded, only not kept."""
+def _first_line(error: Exception) -> str:
+    """Why a file could not be loaded, in a few words (PyTorch's own explanations run to many lines)."""
+    if isinstance(error, pickle.UnpicklingError):
+        return "not a file that torch.save wrote"
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return line if len(line) <= 100 else line[:97] + "..."
+
+
+def read_split_cache(path: Path | None, classes: list | None) -> dict | None:
+    """A decoded split's cache file, or None (with a warning, when there is one) unless it is sound:
+    its checksum holds (pixels, labels, class names and facts), it holds uint8 images (N, 3, H, W) with
+    one label each among its classes, and those are ``classes`` (the data's, when known)."""
+    blob = read_checked_cache(path, SPLIT_TENSORS, SPLIT_PLAIN)
+    problem = blob and _split_problem(blob, classes)
+    if problem:
+        warnings.warn(f"cache file {shown(path)} {problem}; decoding again", stacklevel=3)
+        return None
+    return blob
+
+
+def _split_problem(blob: dict, classes: list | None) -> str:
+    """What is wrong with a cache file whose checksum holds, or ''."""
+    images, labels, names, info = blob["images"], blob["labels"], blob["classes"], blob["info"]
+    if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4
+            and images.shape[1] == 3):
+        return "does not hold uint8 images of shape (N, 3, H, W)"
+    if not (isinstance(labels, torch.Tensor) and labels.dtype == torch.int64 and labels.shape == (len(images),)):
+        return "does not hold one int64 label per image"
+    if not (isinstance(names, list) and all(isinstance(c, str) for c in names)) or not isinstance(info, dict):
+        return "does not hold a list of class names and a dict of facts"
+    if classes is not None and names != list(classes):
+        return f"names other classes ({', '.join(names[:3])}, ...) than the data's ({', '.join(classes[:3])}, ...)"
+    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < len(names)):
+        return f"holds labels outside its {len(names)} classes"
+    return ""
+
+
+def write_cache(blob: dict, path: Path, keys: tuple, plain: tuple = ()) -> None:
+    """Save a cache file with the checksum of its tensors ``keys`` and plain values ``plain``, and
+    delete older versions of it (the same name up to its last ``-``). A cache that cannot be written
+    (read-only, full) is a warning, not an error: the data were decoded, only not kept."""
     try:
-        save_checked(blob, path, keys, what="the cache file")
+        save_checked(blob, path, keys, what="the cache file", plain=plain)
     except OSError as e:
         warnings.warn(f"cannot write the cache file {shown(path)} ({e}); going on without it, so the next load "
                       "decodes again. To cache, free some space or set ALEXNET_CACHE to a writable folder.",
                       stacklevel=3)
         return
     stem = path.name.rsplit("-", 1)[0]
-    keep_newest(path.parent, f"{stem}-{'?' * len(path.stem.rsplit('-', 1)[-1])}.pt", CACHE_VERSIONS_KEPT)
+    keep_newest(path.parent, f"{stem}-{'?' * len(path.stem.rsplit('-', 1)[-1])}.pt", CACHE_VERSIONS_KEPT, path)
 
 
 # ------------------------------------------------------------------- the folder lock

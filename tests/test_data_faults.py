@@ -3,7 +3,11 @@ in sub-folders, 16-bit PNGs, a cache that trusted edited images and damaged file
 labels.csv, unreadable folders, and the litter of killed writes."""
 
 import os
+import pickle
+import struct
+import time
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from PIL import Image
 
 from alexnet_lib import data as D
 from alexnet_lib.images import UnreadableDataError
-from alexnet_lib.storage import CACHE_VERSIONS_KEPT
+from alexnet_lib.storage import CACHE_VERSIONS_KEPT, SPLIT_PLAIN, SPLIT_TENSORS, save_checked
 
 from .helpers import dead_pid
 
@@ -185,3 +189,247 @@ def test_a_cache_decoded_with_on_corrupt_skip_does_not_hide_the_corrupt_file(roo
         assert D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip").info["from_cache"]
     with pytest.raises(D.CorruptImageError, match=r"b\.png: it was left out .*on_corrupt='skip'.*--on-corrupt skip"):
         D.load_dataset("cifar10", "train", progress=False)
+
+
+# ------------------------------------------------------------- the cache, once more
+def test_an_image_edited_keeping_its_size_and_modification_time_is_decoded_again(root):
+    """An edit that keeps the size, with the modification time set back (touch -d, os.utime, a
+    copy that keeps times): only the inode change time, which no user can set, tells."""
+    path = image(root / "cifar10" / "train" / "cat" / "a.bmp", (1, 2, 3))  # BMP: the size never changes
+    image(root / "cifar10" / "train" / "dog" / "b.bmp")
+    first = D.load_dataset("cifar10", "train", progress=False)
+    before = path.stat()
+    image(path, (7, 8, 9))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    while path.stat().st_ctime_ns == before.st_ctime_ns:  # a coarse clock that has not ticked since the first write
+        time.sleep(0.01)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    second = D.load_dataset("cifar10", "train", progress=False)
+    assert first.images[0, :, 0, 0].tolist() == [1, 2, 3] and second.images[0, :, 0, 0].tolist() == [7, 8, 9]
+    assert not second.info["from_cache"]
+
+
+def the_cache_file(tmp_path):
+    (cached,) = (tmp_path / "cache").glob("cifar10-train-*.pt")
+    return cached
+
+
+@pytest.mark.parametrize("edit", ["class names", "skipped files"])
+def test_class_names_or_facts_edited_in_a_cache_file_are_caught_by_its_checksum(root, tmp_path, edit):
+    two_splits(root)
+    D.load_dataset("cifar10", "train", progress=False)
+    cached = the_cache_file(tmp_path)
+    blob = torch.load(cached, weights_only=True)
+    if edit == "class names":
+        blob["classes"] = ["dog", "cat"]  # pixels and labels as they were: their checksum alone would hold
+    else:
+        blob["info"]["skipped"] = ["cat/gone.png"]
+    torch.save(blob, cached)
+    with pytest.warns(UserWarning, match=r"is damaged: its content gives crc32:.*decoding again"):
+        again = D.load_dataset("cifar10", "train", progress=False)
+    assert again.classes == ["cat", "dog"] and again.info["skipped"] == [] and not again.info["from_cache"]
+    assert D.load_dataset("cifar10", "train", progress=False).info["from_cache"]  # rebuilt, sound
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("truncated", r"cache file .* is unreadable"),
+    ("empty", r"cache file .* is unreadable"),
+    ("text", r"cache file .* is unreadable"),
+    ("a list", r"carries no checksum"),
+    ("no classes", r"is damaged: it lacks classes"),
+    ("other classes", r"names other classes \(cow, dog, \.\.\.\) than the data's \(cat, dog, \.\.\.\)"),
+    ("labels out of range", r"holds labels outside its 2 classes"),
+])
+def test_a_corrupt_cache_is_rebuilt_with_a_warning(root, tmp_path, damage, words):
+    two_splits(root)
+    first = D.load_dataset("cifar10", "train", progress=False)
+    cached = the_cache_file(tmp_path)
+    blob = torch.load(cached, weights_only=True)
+    del blob["checksum"]
+    if damage == "truncated":
+        cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])
+    elif damage == "empty":
+        cached.write_bytes(b"")
+    elif damage == "text":
+        cached.write_text("not a cache file")
+    elif damage == "a list":
+        torch.save([blob["images"], blob["labels"]], cached)
+    elif damage == "no classes":
+        save_checked({k: v for k, v in blob.items() if k != "classes"}, cached, ("images", "labels"))
+    else:  # written with a sound checksum by something else
+        if damage == "other classes":
+            blob["classes"] = ["cow", "dog"]
+        else:
+            blob["labels"] = torch.tensor([0, 5])
+        save_checked(blob, cached, SPLIT_TENSORS, plain=SPLIT_PLAIN)
+    with pytest.warns(UserWarning, match=words + r".*decoding again"):
+        again = D.load_dataset("cifar10", "train", progress=False)
+    assert torch.equal(again.images, first.images) and again.classes == ["cat", "dog"]
+    assert again.labels.tolist() == [0, 1] and not again.info["from_cache"]
+    assert D.load_dataset("cifar10", "train", progress=False).info["from_cache"]  # rebuilt, sound
+
+
+def test_class_names_edited_in_cifar_pickles_are_read_again(root):
+    """torchvision's layout: batches.meta holds the class names; the cache key now covers it."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    data = np.zeros((2, 3072), dtype=np.uint8)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": [0, 1]}, fh)
+    for names in ([b"airplane", b"automobile"], [b"aeroplane", b"car"]):
+        with open(folder / "batches.meta", "wb") as fh:
+            pickle.dump({b"label_names": names}, fh)
+        assert D.load_dataset("cifar10", "train", progress=False).classes == [n.decode() for n in names]
+
+
+# ------------------------------------------------------------ decompression bombs
+def png_claiming(path, width, height):
+    """A PNG whose header claims ``width`` x ``height`` pixels: what a decompression bomb shows PIL first."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+def test_a_decompression_bomb_is_a_corrupt_image_named_and_skipped(root):
+    """10^10 pixels, over twice PIL's limit: PIL raises its own error, which was a traceback."""
+    two_splits(root)
+    bomb = png_claiming(root / "cifar10" / "train" / "cat" / "bomb.png", 100_000, 100_000)
+    with pytest.raises(D.CorruptImageError, match=r"cannot decode image .*bomb\.png: .*decompression bomb.*"
+                                                  r"on_corrupt='skip'.*MAX_IMAGE_PIXELS"):
+        D.load_dataset("cifar10", "train", progress=False)
+    with pytest.warns(UserWarning, match=r"skipped 1 corrupt image.*bomb\.png"):
+        data = D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip")
+    assert len(data) == 2 and data.info["skipped"] == [str(bomb)]
+    with pytest.warns(UserWarning, match=r"skipping corrupt image .*bomb\.png"):
+        stream = D.ImageFolderStream(root / "cifar10" / "train", size=8, on_corrupt="skip")
+        assert stream[1][1] == -1  # cat/a.png, cat/bomb.png, dog/a.png: the trainer drops label -1
+
+
+def test_an_image_just_over_pils_limit_is_refused_too(root, monkeypatch):
+    """Between the limit and twice it PIL only warns, then decodes it all: the memory a bomb wants.
+    (The limit is lowered here, as a user may set it, so that an 8x8 image is over it.)"""
+    for split in ("train", "test"):
+        image(root / "cifar10" / split / "cat" / "big.png", size=(8, 8))  # 64 pixels: over 40, under twice 40
+        image(root / "cifar10" / split / "dog" / "small.png", size=(6, 6))  # 36 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)
+    with pytest.raises(D.CorruptImageError, match=r"cannot decode image .*big\.png: Image size \(64 pixels\) exceeds"):
+        D.load_dataset("cifar10", "train", progress=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        data = D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip")
+    assert len(data) == 1 and data.classes == ["cat", "dog"] and data.labels.tolist() == [1]
+    assert [str(w.message) for w in seen if "big.png" in str(w.message)][0].startswith("skipped 1 corrupt image")
+    assert not [w for w in seen if issubclass(w.category, Image.DecompressionBombWarning)]  # no stray PIL warning
+
+
+# ---------------------------------------------------------------- symbolic links
+@pytest.mark.parametrize("where, links, words", [
+    ("a dangling image link", {"cat/b.png": "gone.png"},
+     r"symbolic link .*train/cat/b\.png points to gone\.png, which does not exist \(a dangling link\)"),
+    ("a dangling link with no extension", {"cat/night": "/nowhere/night"},
+     r"symbolic link .*train/cat/night points to /nowhere/night, which does not exist"),
+    ("a dangling class folder", {"horse": "../elsewhere/horse"},
+     r"symbolic link .*train/horse points to \.\./elsewhere/horse, which does not exist"),
+    ("a loop of two links", {"cat/x.png": "y.png", "cat/y.png": "x.png"},
+     r"symbolic link .*train/cat/x\.png loops \(too many levels of symbolic links\)"),
+    ("a folder link to its own split", {"cat/again": ".."},
+     r"symbolic link .*train/cat/again loops: it points to \.\., a folder that holds the link itself"),
+    ("two folders linked to each other", {"cat/one/two": "../two", "cat/two/one": "../one"},
+     r"symbolic link .*train/cat/one/two/one loops: it points to \.\./one"),
+])
+def test_a_symbolic_link_that_dangles_or_loops_is_named(root, where, links, words):
+    """Before: a traceback (a stat of a dangling link), a class silently missing (a dangling class
+    folder link shifts every label after it), or a walk that never ends."""
+    two_splits(root)
+    split = root / "cifar10" / "train"
+    for name, target in links.items():
+        (split / name).parent.mkdir(parents=True, exist_ok=True)
+        (split / name).symlink_to(target)
+    with pytest.raises(D.DatasetLayoutError, match=words + r".*Remove the link"):
+        D.load_dataset("cifar10", "train", progress=False)
+
+
+def test_symbolic_links_that_resolve_are_followed(root, tmp_path):
+    two_splits(root)
+    outside = image(tmp_path / "elsewhere" / "red.png", (250, 0, 0))
+    (root / "cifar10" / "train" / "cat" / "red.png").symlink_to(outside)
+    image(tmp_path / "elsewhere" / "night" / "blue.png", (0, 0, 250))
+    (root / "cifar10" / "train" / "dog" / "night").symlink_to(tmp_path / "elsewhere" / "night")
+    data = D.load_dataset("cifar10", "train", progress=False)
+    assert data.labels.tolist() == [0, 0, 1, 1]  # cat/a, cat/red, dog/a, dog/night/blue
+    assert data.images[1, :, 0, 0].tolist() == [250, 0, 0] and data.images[3, :, 0, 0].tolist() == [0, 0, 250]
+
+
+# ------------------------------------------------------------- wrong arguments
+@pytest.mark.parametrize("arguments, words", [
+    ({"limit": "100"}, r"limit must be a whole number \(about that many images\), or None for all of them; "
+                       r"got '100' \(a str\)"),
+    ({"limit": 2.5}, r"limit must be a whole number.*got 2\.5 \(a float\)"),
+    ({"limit": True}, r"limit must be a whole number.*got True \(a bool\)"),
+    ({"limit": 0}, r"limit must be at least 1 .*got 0"),
+    ({"limit": -1}, r"limit must be at least 1 .*got -1"),
+    ({"size": 0}, r"size must be at least 1 \(pixels of the shorter side and of the square crop\), or None to keep "
+                  r"the stored size; got 0"),
+    ({"size": "32"}, r"size must be a whole number .*got '32' \(a str\)"),
+    ({"name": "mnist"}, r"unknown dataset 'mnist'; valid datasets are 'cifar10', 'imagenette'"),
+    ({"name": None}, r"unknown dataset None; valid datasets are"),
+    ({"split": "val"}, r"unknown split 'val' for cifar10; valid splits are 'train', 'test'"),
+    ({"split": None}, r"unknown split None for cifar10"),
+    ({"on_corrupt": "ignore"}, r"unknown on_corrupt='ignore'; valid values are 'error', 'skip'"),
+    ({"download": "no"}, r"download must be True or False or None, got 'no'"),
+    ({"cache": None}, r"cache must be True or False, got None"),
+    ({"progress": "off"}, r"progress must be True or False, got 'off'"),
+])
+def test_load_dataset_names_the_wrong_argument_before_any_work(no_data, arguments, words):
+    """No data anywhere: each argument is checked before the data is looked for. size=0 was reported
+    as a corrupt image, with advice to delete a good file; limit='100' was a TypeError."""
+    arguments = {"name": "cifar10", "split": "train", **arguments}
+    with pytest.raises(ValueError, match=words) as caught:
+        D.load_dataset(progress=arguments.pop("progress", False), **arguments)
+    assert type(caught.value) is ValueError  # not CorruptImageError, a ValueError too
+
+
+def test_the_other_functions_name_their_wrong_argument(root):
+    two_splits(root)
+    png = root / "cifar10" / "train" / "cat" / "a.png"
+    with pytest.raises(ValueError, match=r"size must be at least 1.*got 0") as caught:
+        D.decode_image(png, size=0)
+    assert type(caught.value) is ValueError
+    with pytest.raises(ValueError, match=r"size must be at least 1.*got -8"):
+        D.ImageFolderStream(root / "cifar10" / "train", size=-8)
+    with pytest.raises(ValueError, match=r"unknown on_corrupt='warn'"):
+        D.ImageFolderStream(root / "cifar10" / "train", on_corrupt="warn")
+    with pytest.raises(ValueError, match=r"limit must be a whole number.*got '5' \(a str\)"):
+        D.subsample([(png, 0)], "5")
+    with pytest.raises(ValueError, match=r"unknown dataset \['cifar10'\]"):
+        D.find_dataset(["cifar10"])
+    with pytest.raises(ValueError, match=r"download must be True or False or None, got 1\.0"):
+        D.find_dataset("cifar10", download=1.0)
+    with pytest.raises(ValueError, match=r"mode must be one of 'smoke', 'quick', 'full' or None"):
+        D.find_dataset("cifar10", mode=3)
+    stream = D.ImageFolderStream(str(root / "cifar10" / "train"), size=8)  # a str names a folder as well
+    assert len(stream) == 2 and stream[1][1] == 1
+
+
+def test_the_cache_just_written_is_kept_whatever_the_clock_says(root, tmp_path):
+    """Older versions are deleted by modification time; two versions written within one tick of the
+    file system's clock, or versions dated in the future (a copy from a machine whose clock is ahead),
+    once made the new cache file the one deleted."""
+    two_splits(root)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    future = time.time_ns() + 10**12
+    for key in ("0123456789ab", "ba9876543210"):
+        dated = cache / f"cifar10-train-native-all-{key}.pt"
+        dated.write_bytes(b"an older version")
+        os.utime(dated, ns=(future, future))
+    assert not D.load_dataset("cifar10", "train", progress=False).info["from_cache"]
+    assert len(list(cache.glob("cifar10-train-native-all-*.pt"))) == CACHE_VERSIONS_KEPT
+    assert D.load_dataset("cifar10", "train", progress=False).info["from_cache"]

@@ -84,3 +84,63 @@ def test_bad_input_says_what_is_wrong():
         compare([1, 2], [3, 4], "smaller")
     with pytest.raises(ValueError, match="as many baseline as variant"):
         compare([1, 2, 3], [3, 4], "lower", paired=True)
+
+
+@pytest.mark.parametrize("baseline, variant, words", [
+    ([0.31, float("nan"), 0.30], [0.25, 0.26, 0.24], r"baseline\[1\] is nan: every value must be a finite number"),
+    ([0.31, 0.29, 0.30], [0.25, 0.26, float("inf")], r"variant\[2\] is inf: every value must be a finite number"),
+    ([0.31, 0.29], [0.25, -float("inf")], r"variant\[1\] is -inf"),
+    ([0.31, None], [0.25, 0.26], r"baseline\[1\] is None, not a number"),
+    (["0.3", "high"], [0.25, 0.26], r"baseline\[1\] is 'high', not a number"),
+    ("0.3", [0.25, 0.26], r"baseline must be a list of numbers, one per run, got '0.3'"),
+    (0.3, [0.25, 0.26], r"baseline must be a list of numbers"),
+    ([], [], r"baseline is empty"),
+    ([0.31, 0.29], [], r"variant is empty"),
+])
+def test_values_that_are_not_finite_numbers_are_named_not_judged(baseline, variant, words):
+    """A run that diverged gives NaN; before, it was judged 'cannot be tested here' and never named."""
+    with pytest.raises(ValueError, match=words):
+        compare(baseline, variant, "lower")
+    paired = isinstance(baseline, list) and len(baseline) == len(variant)  # the paired design checks them too
+    with pytest.raises(ValueError, match=words):
+        compare(baseline, variant, "lower", paired=paired)
+
+
+def test_a_paired_design_with_arms_of_unequal_length_says_how_to_pair():
+    with pytest.raises(ValueError, match=r"got 3 and 2: pair each baseline run with its variant.*paired=False"):
+        compare([0.3, 0.31, 0.29], [0.25, 0.26], "lower", paired=True)
+    # unpaired, unequal arms are Welch's design (by hand: a = 1, 2, 3 and b = 4, 5: effect 4.5 - 2 = 2.5)
+    assert compare([1, 2, 3], [4, 5], "higher").effect == pytest.approx(2.5)
+
+
+def test_a_ratio_claim_names_the_value_that_is_not_positive():
+    with pytest.raises(ValueError, match=r"positive values.*variant\[2\] is 0.0"):
+        compare([30, 36, 33], [5, 6, 0], "lower", paired=True, log_scale=True)
+
+
+@pytest.mark.parametrize("df", [float("nan"), 0, -3, float("inf"), "four", None])
+def test_degrees_of_freedom_that_are_not_a_positive_number_are_named(df):
+    """t_quantile(df=nan) used to blame x, a variable the caller never gave."""
+    words = r"df \(the degrees of freedom\) must be a positive finite number.*got"
+    with pytest.raises(ValueError, match=words):
+        t_quantile(0.975, df)
+    with pytest.raises(ValueError, match=words):
+        t_cdf(1.0, df)
+
+
+def test_t_and_p_that_are_not_numbers_are_named():
+    with pytest.raises(ValueError, match=r"t must be a number \(not NaN\), got nan"):
+        t_cdf(float("nan"), 3)
+    with pytest.raises(ValueError, match=r"p must be in \(0, 1\), got nan"):
+        t_quantile(float("nan"), 3)
+    with pytest.raises(ValueError, match=r"p must be in \(0, 1\), got 'most'"):
+        t_quantile("most", 3)
+    # large degrees of freedom approach the normal distribution: z(0.975) = 1.95996
+    assert t_quantile(0.975, 1e6) == pytest.approx(1.95996, abs=1e-4)
+
+
+def test_flags_and_regime_of_the_wrong_kind_are_named():
+    with pytest.raises(ValueError, match=r"paired must be True or False, got 'no'"):
+        compare([1, 2], [3, 4], "lower", paired="no")
+    with pytest.raises(ValueError, match=r"regime must be a Regime\(comparable, note\) or None"):
+        compare([1, 2], [3, 4], "lower", regime="far")
