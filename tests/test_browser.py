@@ -13,10 +13,14 @@ measured; each test then reports every offending item of every page:
 * the maths is typeset: every ``.math`` element holds MathJax's output, and no raw ``\\[``,
   ``\\(``, ``$$``, ``\\begin{`` or ``$x$`` is left in the visible prose;
 * every output fits its box: nothing inside an output area is wider than the area;
+* every code block a reader sees (a cell's input that is not folded, a code block of the prose)
+  fits its box in a window 1280 px wide: its content is no wider than the part shown, so the
+  reader never scrolls sideways to read the code. The counts (blocks shown, blocks too wide)
+  for another width: ``python -m tests.test_browser --width 1300 _build/html``;
 * every image has alt text that says something: not empty, not a file name or a hash;
 * the figures load, no output is an error, the chapter title is numbered.
 
-The checks themselves are tested on small pages made to fail them (``test_the_checks_find_...``).
+The checks themselves are tested on small pages made to fail them (``test_the_..._find_...``).
 Screenshots of each chapter are saved under ``$BOOK_SCREENSHOTS`` when that is set, for a person
 to look at.
 """
