@@ -83,7 +83,7 @@ class Browser:
              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
              f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
              f"--window-size={width},2000", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
         )
         try:
             page = self.new_page()
