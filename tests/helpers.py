@@ -3,6 +3,7 @@
 Test files import from here, never from each other.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -33,6 +34,20 @@ def chapters() -> list:
 def notebooks() -> list:
     """The chapters that are notebooks."""
     return [f for f in chapters() if (ROOT / f"{f}.ipynb").exists()]
+
+
+#: tags that keep a code cell's source out of the reader's sight: folded (hide-) or left out (remove-)
+HIDDEN_CODE_TAGS = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+
+
+def code_cells(chapter: str) -> list:
+    """The code cells of a notebook chapter (a name from ``notebooks()``), in order."""
+    return [c for c in json.loads((ROOT / f"{chapter}.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def shows_its_code(cell: dict) -> bool:
+    """Whether a reader of the rendered book sees the cell's code without unfolding anything."""
+    return not HIDDEN_CODE_TAGS & set(cell.get("metadata", {}).get("tags", []))
 
 
 def make_cifar_like(root, per_class=12):

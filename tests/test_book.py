@@ -2,8 +2,13 @@
 
 import json
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from .helpers import ROOT, chapters, notebooks  # the `built` fixture (the book, built once) lives in conftest.py
 
@@ -82,26 +87,106 @@ def test_every_chapter_starts_with_the_colab_cell_of_the_configured_repository()
         assert "remove-cell" in first_code["metadata"]["tags"]  # readers of the book never see it
 
 
-def test_a_placeholder_repository_url_cannot_ship(tmp_path, monkeypatch):
+EXAMPLE_URL = "https://github.com/example/alexnet-book"  # a real-looking address: github.com/<owner>/<name>
+
+
+def config_with_url(folder: Path, url: str) -> Path:
+    """A copy of _config.yml in ``folder`` with ``repository.url`` set to ``url``; its local
+    Sphinx extensions still found (their folders are relative to the config file)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["repository"]["url"] = url
+    extensions = config["sphinx"].get("local_extensions") or {}
+    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in extensions.items()}
+    path = folder / "_config.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def tool_at(root: Path) -> dict:
+    """tools/colab_cell.py reading its config and chapters under ``root`` instead of the project."""
     tool = colab_tool()
-    config = (ROOT / "_config.yml").read_text()
-    assert tool["repository_url"]() == "" or not any(p in config for p in tool["PLACEHOLDERS"])
-    fake = tmp_path / "_config.yml"
-    fake.write_text("repository:\n  url: https://github.com/your-org/alexnet-reproduced\n")
-    repository_url = tool["repository_url"]
-    monkeypatch.setitem(repository_url.__globals__, "ROOT", tmp_path)
-    with pytest.raises(SystemExit, match="placeholder"):
-        repository_url()
+    tool["main"].__globals__["ROOT"] = root  # the namespace of this run of the script only
+    return tool
 
 
-def test_launch_buttons_appear_only_with_a_repository_url(built):
+def test_the_configured_repository_url_is_empty_or_real():
+    """The committed config passes the tool's check: its comment may show a placeholder, its value may not."""
     url = colab_tool()["repository_url"]()
+    assert url == "" or re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+
+
+def test_a_placeholder_repository_url_cannot_ship(tmp_path):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    tool = tool_at(tmp_path)
+    for placeholder in ("https://github.com/your-org/alexnet-reproduced", "https://github.com/<owner>/<repository>"):
+        config["repository"]["url"] = placeholder
+        (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+        with pytest.raises(SystemExit, match="placeholder"):
+            tool["repository_url"]()
+    for url in (EXAMPLE_URL, ""):
+        config["repository"]["url"] = url
+        (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+        assert tool["repository_url"]() == url
+
+
+def test_a_repository_url_is_written_into_the_colab_cell(tmp_path, capsys):
+    """With repository.url set, the tool finds a chapter's cell stale, rewrites it to clone that
+    repository, leaves the other cells alone, and then finds nothing to do."""
+    config_with_url(tmp_path, EXAMPLE_URL)
+    (tmp_path / "book").mkdir()
+    chapter = tmp_path / "book" / "01_dataset.ipynb"
+    shutil.copy(ROOT / "book" / "01_dataset.ipynb", chapter)
+    before = [c for c in json.loads(chapter.read_text())["cells"] if "colab-setup" not in c["metadata"].get("tags", [])]
+    tool = tool_at(tmp_path)
+    assert tool["main"](["--check"]) == 1 and "01_dataset.ipynb" in capsys.readouterr().out
+    assert tool["main"]([]) == 0
+    after = json.loads(chapter.read_text())["cells"]
+    first = next(c for c in after if c["cell_type"] == "code")
+    assert f"REPOSITORY = '{EXAMPLE_URL}'" in "".join(first["source"])
+    assert "remove-cell" in first["metadata"]["tags"]
+    assert [c for c in after if c is not first] == before
+    assert tool["main"](["--check"]) == 0
+
+
+@pytest.fixture(scope="module", params=["", EXAMPLE_URL], ids=["without a repository", "with a repository"])
+def built_with_url(request, tmp_path_factory) -> tuple:
+    """(url, HTML folder): the book built from a copy of _config.yml whose repository.url is url."""
+    out = tmp_path_factory.mktemp("book_with_url")
+    config = config_with_url(out, request.param)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(ROOT), "--config", str(config), "--path-output", str(out), "--all",
+                           "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return request.param, out / "_build" / "html"
+
+
+def launch_links(url: str, chapter: str, config: dict) -> set:
+    """The Colab and Binder addresses a chapter's launch buttons must open: the chapter's
+    notebook on the repository's branch, written out by hand for GitHub and JupyterLab."""
+    if not url:
+        return set()
+    repo = url.removeprefix("https://github.com/")
+    branch, buttons = config["repository"]["branch"], config["launch_buttons"]
+    notebook = "/".join(p for p in (config["repository"].get("path_to_book"), f"{chapter}.ipynb") if p)
+    assert buttons["notebook_interface"] == "jupyterlab", "this test writes Binder's address for JupyterLab"
+    return {f"{buttons['colab_url']}/github/{repo}/blob/{branch}/{notebook}",
+            f"{buttons['binderhub_url']}/v2/gh/{repo}/{branch}?urlpath=lab/tree/{notebook}"}
+
+
+def test_launch_buttons_follow_the_repository_url(built_with_url):
+    """Without a repository, no launch button; with one, each chapter's buttons open that chapter
+    in that repository. The repository button shows where the config asks for it, the Colab cell nowhere."""
+    url, html_folder = built_with_url
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    buttons = config["launch_buttons"]
     for f in notebooks():
-        html = (built / f"{f}.html").read_text()
-        has_colab = "colab.research.google.com" in html
-        assert has_colab == bool(url), f"{f}: launch buttons {'missing' if url else 'shown without a repository'}"
-        if url:
-            assert url.split("github.com/")[-1] in html
+        html = (html_folder / f"{f}.html").read_text()
+        links = set(re.findall(r'href="([^"]+)"', html))
+        launch = {link for link in links if link.startswith((buttons["colab_url"], buttons["binderhub_url"]))}
+        assert launch == launch_links(url, f, config), f"{f}: launch buttons {sorted(launch)}"
+        repository_button = "source-repository-button" in html
+        assert repository_button == (bool(url) and config["html"]["use_repository_button"]), f
+        assert "REPOSITORY =" not in html, f"{f}: the Colab cell shows in the book"
 
 
 def test_the_book_cites_sources_its_reader_has():
