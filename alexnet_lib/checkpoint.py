@@ -14,7 +14,6 @@ the same data, the same training rule; only the learning rate and how the run is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import warnings
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .storage import NoSpaceError, checksum, save_atomically, shown
+from .storage import NoSpaceError, save_atomically, shown
 from .util import command_line, display_path, git_commit
 
 
@@ -317,21 +316,6 @@ def resume_rules(config) -> dict:
 def _same(a, b) -> bool:
     norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
     return norm(a) == norm(b)
-
-
-def data_identity(data) -> dict | None:
-    """What identifies a dataset without its path: its size, classes, image shape, labels and a
-    checksum of 64 images spread over it (the same data moved elsewhere is the same data)."""
-    if data is None:
-        return None
-    classes = [str(c) for c in getattr(data, "classes", None) or []]
-    ident = {"items": len(data), "classes": len(classes),
-             "class_names": hashlib.sha1("\0".join(classes).encode()).hexdigest()[:12]}
-    images = getattr(data, "images", None)
-    if isinstance(images, torch.Tensor):
-        index = torch.linspace(0, len(images) - 1, min(64, len(images))).long()
-        ident.update(shape=list(images.shape[1:]), content=checksum(images[index], data.labels))
-    return ident
 
 
 def _describe_data(ident: dict) -> str:

@@ -39,13 +39,13 @@ from .checkpoint import (
     RunFolderError,
     check_log_is_this_run,
     checkpoint_paths,
-    data_identity,
     earlier_run_files,
     load_checkpoint,
     load_latest_checkpoint,
 )
 from .data import load_dataset
 from .evaluate import evaluate
+from .identity import data_identity
 from .model import AlexNet
 from .options import (
     EXIT_ERROR,

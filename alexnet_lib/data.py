@@ -46,18 +46,15 @@ import numpy as np
 import torch
 
 from .download import make_data
-from .images import (  # noqa: F401  (re-exported from their older home)
+from .images import (
     IMAGE_EXTENSIONS,
     CorruptImageError,
     DatasetLayoutError,
-    ImageFolderStream,
-    UnreadableDataError,
     check_count,
     check_on_corrupt,
     check_same_classes,
     check_size,
     class_folders,
-    decode_image,
     decode_to_tensors,
     read_sample_labels,
     scan_image_folder,
@@ -65,18 +62,15 @@ from .images import (  # noqa: F401  (re-exported from their older home)
     subsample,
     unreadable,
 )
-from .storage import (  # noqa: F401  (CacheFolderError, cache_dir: their older home)
+from .storage import (
     SPLIT_PLAIN,
     SPLIT_TENSORS,
-    CacheFolderError,
-    cache_dir,
     cache_key,
     read_split_cache,
     usable_cache_dir,
     write_cache,
 )
-from .transforms import resize_shorter_and_crop  # noqa: F401  (its older home)
-from .util import PROJECT_ROOT, atomic_save, display_path, get_mode, project_root  # noqa: F401  (PROJECT_ROOT: older home)
+from .util import display_path, get_mode, project_root
 
 SPLITS = {
     "cifar10": ("train", "test"),

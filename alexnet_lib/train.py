@@ -31,7 +31,6 @@ from .checkpoint import (
     CheckpointError,
     EpochTotals,
     History,
-    data_identity,
     evaluation_spec,
     model_description,
     rng_state,
@@ -40,6 +39,7 @@ from .checkpoint import (
 )
 from .data import ImageTensors
 from .evaluate import evaluate, topk_hits
+from .identity import data_identity
 from .keeper import RunKeeper
 from .optim import OPTIMIZERS, make_optimizer, set_learning_rate
 from .storage import shown

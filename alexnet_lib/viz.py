@@ -12,7 +12,7 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from .analysis import kernel_chroma, nearest_neighbours  # noqa: F401  (their older home)
+from .analysis import kernel_chroma
 from .anatomy import layer_costs
 
 
