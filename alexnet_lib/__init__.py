@@ -7,8 +7,8 @@ only modules above it in this list, so the list can be read top to bottom:
   the device, provenance, the CPU allocator setting)
 - ``tables``: tables that fit the page: rows as an HTML table (and as aligned text)
 - ``storage``: safe files: the run folder's lock, leftovers of killed writes, a full disk named
-- ``lrn_cpu``: the fused CPU kernel of LRN (§3.3), built on first use, with its fallback
-- ``lrn_gpu``: the fused CUDA kernels of LRN in Triton, compiled on first use, with their fallback
+- ``lrn``: local response normalisation (§3.3): the one formula (``lrn.reference``), the fast paths
+  beside it (``lrn.python``, the fused ``lrn.cpu`` and ``lrn.gpu`` kernels), and the choice between them
 - ``layers``: local response normalisation (§3.3), PReLU (He et al.), pooling (§3.4)
 - ``small_nets``: the CIFAR-10 nets of §3.1 and §3.3, the deep plain nets of He et al.
 - ``model``: the two-tower AlexNet (§3.5) and its builder ``alexnet()``

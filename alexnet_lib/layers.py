@@ -1,8 +1,7 @@
 """Layers of the paper that PyTorch does not have in the form the paper uses.
 
-* ``LocalResponseNorm``: AlexNet §3.3, across channels, inside each tower (on a CPU, the
-  fused kernel of :mod:`alexnet_lib.lrn_cpu`; on a CUDA GPU, the Triton kernels of
-  :mod:`alexnet_lib.lrn_gpu`).
+* ``LocalResponseNorm``: AlexNet §3.3, across channels, inside each tower, as a layer (the
+  formula and its kernels are in the :mod:`alexnet_lib.lrn` package).
 * ``PReLU``: He et al. 2015 §2.1, channel-wise or channel-shared, a = 0.25 at init.
 * ``LocallyConnected2d``: cuda-convnet's unshared convolution, used by the
   CIFAR-10 nets behind the paper's "13% -> 11%" LRN claim.
@@ -15,111 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import lrn_cpu, lrn_gpu
+from .lrn import local_response_norm
+from .lrn.reference import LRN_ALPHA_CONVENTIONS
 from .util import check_choice
 
 #: Max-pooling of §3.4: (window z, stride s). The paper's overlapping pooling, and the
 #: non-overlapping control "which produces output of equivalent dimensions".
 POOLINGS = {"overlapping": (3, 2), "non-overlapping": (2, 2)}
-
-#: How a source treats α in  b = a / (k + α Σ a_j²)^β  (chapter 4 compares them on real activations).
-#:  * ``cuda-convnet``: Alex's own code divides α by the window size n. This is what
-#:    ``torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)`` computes.
-#:  * ``paper-literal``: the formula of §3.3 read literally, no division.
-#:  * ``caffe``: bvlc_alexnet divides by n too, but uses k = 1 and normalises across
-#:    the tower boundary (the model uses one group for it).
-LRN_ALPHA_CONVENTIONS = ("cuda-convnet", "paper-literal", "caffe")
-
-
-def window_sum(a: torch.Tensor, size: int, transpose: bool = False, dim: int = 1) -> torch.Tensor:
-    """Sum of ``a`` over each channel's window along ``dim``: channels i - size//2 .. i + (size-1)//2
-    (the window of ``torch.nn.LocalResponseNorm``), channels past the edge counting as zero.
-
-    ``transpose=True`` sums over the mirrored window (i - (size-1)//2 .. i + size//2), the
-    transposed operator the backward pass needs; for odd sizes the two are the same.
-    A copy and size - 1 shifted in-place adds: fewer passes over memory than padding, and far
-    fewer operations than a band-matrix product once there are more than a few dozen channels.
-    """
-    before, after = size // 2, (size - 1) // 2
-    if transpose:
-        before, after = after, before
-    out = a.clone()  # keeps a's memory layout (NCHW or channels_last)
-    c = a.shape[dim]
-    before, after = min(before, c - 1), min(after, c - 1)  # a shift past every channel adds nothing
-    for d in range(1, before + 1):  # channel i gets channel i - d
-        out.narrow(dim, d, c - d).add_(a.narrow(dim, 0, c - d))
-    for d in range(1, after + 1):  # channel i gets channel i + d
-        out.narrow(dim, 0, c - d).add_(a.narrow(dim, d, c - d))
-    return out
-
-
-class _LRN(torch.autograd.Function):
-    """b = a · s^-β with s = k + α' Σ_window a², and its gradient written out:
-
-    ∂L/∂a_j = g_j s_j^-β − 2α'β a_j Σ_{i: j in window(i)} g_i a_i s_i^(−β−1)
-
-    Written by hand so forward + backward make a few passes over memory instead of the
-    dozens an autograd graph of the same formula (or torch's pooling-based LRN) makes. This is
-    the LRN where neither fused kernel runs: a CPU where ``lrn_cpu`` cannot be built, a GPU
-    without triton (``lrn_gpu``), other devices.
-    The channels are viewed as (towers, channels per tower), which needs no copy in either
-    memory layout, so a channels_last input gives a channels_last output.
-    """
-
-    @staticmethod
-    def forward(ctx, x, size, alpha, beta, k, groups):
-        n, c = x.shape[:2]
-        xg = x.view(n, groups, c // groups, *x.shape[2:])
-        scale = window_sum(xg * xg, size, dim=2).mul_(alpha).add_(k)  # k + α' Σ a²
-        inv = scale.pow(-beta)
-        ctx.save_for_backward(xg, inv.div(scale), inv)  # s^(−β−1), s^−β
-        ctx.alpha_beta, ctx.size = alpha * beta, size
-        return (xg * inv).flatten(1, 2)
-
-    @staticmethod
-    def backward(ctx, grad):
-        xg, inv_scale, inv = ctx.saved_tensors
-        g = grad.reshape(xg.shape)
-        t = (g * xg).mul_(inv_scale)
-        dx = (g * inv).addcmul_(xg, window_sum(t, ctx.size, transpose=True, dim=2), value=-2 * ctx.alpha_beta)
-        return dx.flatten(1, 2), None, None, None, None, None
-
-
-def local_response_norm(
-    x: torch.Tensor,
-    size: int = 5,
-    alpha: float = 1e-4,
-    beta: float = 0.75,
-    k: float = 2.0,
-    alpha_convention: str = "cuda-convnet",
-    groups: int = 1,
-) -> torch.Tensor:
-    """b_i = a_i / (k + α' Σ_{j=i-n/2}^{i+n/2} a_j²)^β, the sum clipped to the group.
-
-    ``α' = α / n`` for the ``cuda-convnet`` and ``caffe`` conventions and ``α`` for
-    ``paper-literal``. ``groups`` splits the channels into towers that never see each
-    other's maps; channels past a group's edge count as zero.
-
-    On a CPU this runs the fused kernel of :mod:`alexnet_lib.lrn_cpu` (built on first use), on
-    a CUDA GPU the Triton kernels of :mod:`alexnet_lib.lrn_gpu` (compiled on first use);
-    elsewhere, or where they cannot be used, the hand-written autograd function ``_LRN``.
-    All give the formula's numbers, in NCHW and channels_last alike.
-    """
-    check_choice("alpha_convention", alpha_convention, LRN_ALPHA_CONVENTIONS)
-    if x.dim() < 3:
-        raise ValueError(f"local_response_norm expects (N, C, ...) input, got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    if c % groups:
-        raise ValueError(f"{c} channels cannot be split into {groups} towers of equal size")
-    a = alpha if alpha_convention == "paper-literal" else alpha / size
-    if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
-        x = x.contiguous()
-    if lrn_cpu.supports(x) and lrn_cpu.available():
-        return lrn_cpu.lrn(x, size, a, beta, k, groups)
-    if lrn_gpu.supports(x) and lrn_gpu.available():
-        return lrn_gpu.lrn(x, size, a, beta, k, groups)
-    return _LRN.apply(x, size, a, beta, k, groups)
-
 
 class LocalResponseNorm(nn.Module):
     """AlexNet's LRN (§3.3): k=2, n=5, α=1e-4, β=0.75 by default, inside each tower.

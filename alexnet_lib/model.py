@@ -28,15 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import (
-    ACTIVATIONS,
-    LRN_ALPHA_CONVENTIONS,
-    POOLINGS,
-    LocalResponseNorm,
-    local_response_norm,
-    make_activation,
-    pool_output_size,
-)
+from .layers import ACTIVATIONS, POOLINGS, LocalResponseNorm, make_activation, pool_output_size
+from .lrn import local_response_norm
+from .lrn.reference import LRN_ALPHA_CONVENTIONS
 from .util import check_choice
 
 INITS = ("paper", "caffe", "xavier", "kaiming")

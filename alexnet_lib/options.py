@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .layers import ACTIVATIONS, LRN_ALPHA_CONVENTIONS, POOLINGS
+from .layers import ACTIVATIONS, POOLINGS
+from .lrn.reference import LRN_ALPHA_CONVENTIONS
 from .model import INITS
 from .optim import OPTIMIZERS
 from .recipes import MEANS, MODELS, model_config

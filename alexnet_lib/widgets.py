@@ -32,7 +32,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import viz
-from .layers import LRN_ALPHA_CONVENTIONS, LocalResponseNorm, local_response_norm
+from .layers import LocalResponseNorm
+from .lrn import local_response_norm
+from .lrn.reference import LRN_ALPHA_CONVENTIONS
 from .transforms import pca_colour
 
 #: The paper's LRN constants (§3.3): k, n, α, β.

@@ -8,14 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alexnet_lib import lrn_cpu
-from alexnet_lib.layers import (
-    LRN_ALPHA_CONVENTIONS,
-    LocallyConnected2d,
-    LocalResponseNorm,
-    PReLU,
-    local_response_norm,
-)
+from alexnet_lib.layers import LocallyConnected2d, LocalResponseNorm, PReLU
+from alexnet_lib.lrn import cpu as lrn_cpu
+from alexnet_lib.lrn import local_response_norm
+from alexnet_lib.lrn.reference import LRN_ALPHA_CONVENTIONS
 
 from .helpers import close_relative
 
@@ -205,7 +201,7 @@ def test_locally_connected_equals_per_position_dot_products():
 
 
 def test_window_sum_is_the_sum_over_each_window_counted_by_hand():
-    from alexnet_lib.layers import window_sum
+    from alexnet_lib.lrn.python import window_sum
 
     torch.manual_seed(0)
     for channels in range(1, 10):

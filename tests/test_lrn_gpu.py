@@ -22,8 +22,8 @@ import warnings
 import pytest
 import torch
 
-from alexnet_lib import lrn_gpu
-from alexnet_lib.layers import local_response_norm
+from alexnet_lib.lrn import gpu as lrn_gpu
+from alexnet_lib.lrn import local_response_norm
 
 from .helpers import ROOT, graph_recorder
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alexnet_lib import lrn_cpu
-from alexnet_lib.layers import LocalResponseNorm, local_response_norm
+from alexnet_lib.layers import LocalResponseNorm
+from alexnet_lib.lrn import cpu as lrn_cpu
+from alexnet_lib.lrn import local_response_norm
 
 from .helpers import ROOT, close_relative, graph_recorder
 
@@ -36,7 +37,7 @@ def test_a_cpu_tensor_goes_through_the_kernel_and_the_switch_turns_it_off(kernel
     assert "alexnet_lib_lrn_forward" in type(local_response_norm(x, groups=2).grad_fn).__name__
     assert lrn_cpu.status().startswith("fused C++ kernel")
     monkeypatch.setenv(lrn_cpu.ENV_VAR, "0")
-    assert type(local_response_norm(x, groups=2).grad_fn).__name__.startswith("_LRN")
+    assert type(local_response_norm(x, groups=2).grad_fn).__name__.startswith("HandWrittenLRN")
     assert "turned off" in lrn_cpu.status()
 
 
@@ -135,7 +136,7 @@ def test_a_missing_compiler_in_a_fresh_process_falls_back(tmp_path):
     extension cache is empty. The LRN still works, with one warning."""
     script = (
         "import warnings, torch\n"
-        "from alexnet_lib.layers import local_response_norm\n"
+        "from alexnet_lib.lrn import local_response_norm\n"
         "x = torch.randn(2, 8, 3, 3) * 20\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always')\n"

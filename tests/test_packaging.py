@@ -74,3 +74,16 @@ def test_installing_the_project_keeps_the_installed_torch(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     planned = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
     assert planned == {"alexnet-lib"} or planned == {"alexnet_lib"}, planned
+
+
+def test_every_sub_package_and_its_data_is_packaged():
+    """An install (not only an editable one) carries every sub-package of alexnet_lib and the C++
+    source of the CPU kernel, which is compiled on first use."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {".".join(p.relative_to(ROOT).parts) for p in (ROOT / "alexnet_lib").rglob("__init__.py")
+                for p in [p.parent]}
+    assert packages == set(tool["packages"]) and "alexnet_lib.lrn" in packages
+    for package, patterns in tool["package-data"].items():
+        folder = ROOT.joinpath(*package.split("."))
+        assert all(list(folder.glob(pattern)) for pattern in patterns), (package, patterns)
+    assert "cpu.cpp" in tool["package-data"]["alexnet_lib.lrn"]

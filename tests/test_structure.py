@@ -16,26 +16,36 @@ MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
 
 
+def module_of(path) -> str:
+    """A library file's module, relative to the package: "model", "lrn" (lrn/__init__.py), "lrn.cpu"."""
+    parts = path.relative_to(LIBRARY).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
 def library_imports() -> dict:
     """{module: set of alexnet_lib modules it imports}, from the source: top-level imports and
-    imports inside functions alike."""
+    imports inside functions alike. Modules of a sub-package are named "lrn.cpu"."""
     graph = {}
-    for path in sorted(LIBRARY.glob("*.py")):
-        name = path.stem
+    modules = {module_of(p) for p in LIBRARY.rglob("*.py")}
+    for path in sorted(LIBRARY.rglob("*.py")):
+        name = module_of(path)
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1 and node.module:  # from .x import y
-                    found.add(node.module.split(".")[0])
-                elif node.level == 1:  # from . import x
-                    found.update(a.name for a in node.names)
-                elif node.module == "alexnet_lib":  # from alexnet_lib import x
-                    found.update(a.name for a in node.names)
-                elif node.module and node.module.startswith("alexnet_lib."):
-                    found.add(node.module.split(".")[1])
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - node.level + 1]
+                stem = base + (node.module.split(".") if node.module else [])
+                targets = [".".join(stem + [a.name]) for a in node.names] + [".".join(stem)]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alexnet_lib"):
+                stem = node.module.split(".")[1:]
+                targets = [".".join(stem + [a.name]) for a in node.names] + [".".join(stem)]
             elif isinstance(node, ast.Import):
-                found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("alexnet_lib."))
-        graph[name] = found - {name}
+                targets = [a.name.split(".", 1)[1] for a in node.names if a.name.startswith("alexnet_lib.")]
+            # the longest importable module each import names (a name imported from a module is that module)
+            found.update(t for t in targets if t in modules and not any(u.startswith(t + ".") for u in targets
+                                                                         if u in modules))
+        graph[name] = found - {name, ""}
     return graph
 
 
@@ -72,6 +82,7 @@ def test_library_has_no_import_cycle():
     graph = library_imports()
     # the walk sees the imports (a check that cannot pass on an empty graph)
     assert {"layers", "util"} <= graph["model"] and "model" in graph["parallel"]
+    assert {"lrn.reference", "util"} <= graph["lrn"] | graph["lrn.cpu"] and "lrn.reference" in graph["lrn.cpu"]
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph))}"
 
 
@@ -80,13 +91,30 @@ def test_every_module_imports_only_modules_listed_above_it():
     import alexnet_lib
 
     order = [line.split("``")[1] for line in alexnet_lib.__doc__.splitlines() if line.startswith("- ``")]
-    modules = {p.stem for p in LIBRARY.glob("*.py")} - {"__init__", "__main__"}
+    modules = {module_of(p).split(".")[0] for p in LIBRARY.rglob("*.py")} - {"__init__", "__main__"}
     assert set(order) == modules, f"the package docstring lists {sorted(order)}; the package has {sorted(modules)}"
     for name, imported in library_imports().items():
         if name in ("__init__", "__main__"):
             continue
-        later = {m for m in imported if order.index(m) > order.index(name)}
+        top = name.split(".")[0]
+        later = {m for m in imported if m.split(".")[0] != top and order.index(m.split(".")[0]) > order.index(top)}
         assert not later, f"{name} imports {sorted(later)}, listed after it"
+
+
+def test_a_sub_package_lists_its_modules_in_order_too():
+    """A sub-package (``lrn``) lists its modules in its docstring; each imports only those above it,
+    and its ``__init__`` may import them all."""
+    for init in sorted(LIBRARY.glob("*/__init__.py")):
+        package = init.parent.name
+        doc = importlib.import_module(f"alexnet_lib.{package}").__doc__
+        order = [line.split("``")[1] for line in doc.splitlines() if line.startswith("* ``")]
+        inner = {module_of(p) for p in init.parent.glob("*.py")} - {package}
+        assert {f"{package}.{m}" for m in order} == inner, f"{package}'s docstring lists {order}"
+        for name, imported in library_imports().items():
+            if name in inner:
+                later = {m for m in imported if m in inner and order.index(m.split(".")[1]) > order.index(
+                    name.split(".")[1])}
+                assert not later, f"{name} imports {sorted(later)}, listed after it"
 
 
 
@@ -204,7 +232,7 @@ def long_functions(path):
     return out
 
 
-@pytest.mark.parametrize("path", sorted(LIBRARY.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(LIBRARY.rglob("*.py")), ids=lambda p: str(p.relative_to(LIBRARY)))
 def test_modules_and_functions_are_short(path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_MODULE_LINES, f"{path.name} has {lines} lines (at most {MAX_MODULE_LINES})"

@@ -1,6 +1,6 @@
 """The fused CUDA kernels of local response normalisation (§3.3), written in Triton.
 
-The GPU twin of :mod:`alexnet_lib.lrn_cpu`: the LRN and its gradient in one walk over memory
+The GPU twin of :mod:`alexnet_lib.lrn.cpu`: the LRN and its gradient in one walk over memory
 each way. The forward pass reads x and writes b; the backward pass reads x and the incoming
 gradient and writes dx (s is recomputed from x instead of being stored). The Python path of
 ``layers`` makes about a dozen passes over memory, and torch.nn's LRN more.
@@ -41,7 +41,8 @@ import warnings
 
 import torch
 
-from .lrn_cpu import ENV_VAR, _differentiable_gradient, _output_like, enabled, loaded_once
+from .cpu import ENV_VAR, _differentiable_gradient, _output_like, enabled, loaded_once
+from .reference import lrn_formula
 
 #: The dtypes the kernels compute (bfloat16 and float16 in float32 inside).
 DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
@@ -355,12 +356,8 @@ def _smoke_test() -> None:
 
 
 def _formula(x, g, size, alpha, beta, k, groups) -> tuple:
-    """(b, dx) of the formula written with torch operations, dx by autograd: for the smoke test."""
+    """(b, dx) of the reference formula, dx by autograd: for the smoke test."""
     leaf = x.detach().requires_grad_(True)
-    n, c = x.shape[:2]
-    squares = (leaf * leaf).reshape(n, groups, c // groups, -1)
-    padded = torch.nn.functional.pad(squares, (0, 0, size // 2, (size - 1) // 2))
-    window = sum(padded[:, :, d : d + c // groups] for d in range(size)).reshape(x.shape)
-    b = leaf * (k + alpha * window).pow(-beta)
+    b = lrn_formula(leaf, size, alpha, beta, k, groups)
     (dx,) = torch.autograd.grad(b, leaf, g)
     return b.detach(), dx

@@ -1,6 +1,6 @@
 """The fused CPU kernel of local response normalisation (§3.3), built on first use.
 
-``lrn_cpu.cpp`` computes the LRN and its gradient in one walk over memory each way: the
+``cpu.cpp`` computes the LRN and its gradient in one walk over memory each way: the
 forward pass reads x and writes y, the backward pass reads x and the incoming gradient and
 writes dx (the Python path in ``layers`` makes about a dozen passes). On first use it is
 compiled with ``torch.utils.cpp_extension`` into PyTorch's extension cache
@@ -12,7 +12,7 @@ with their autograd formula and their output shapes, so autograd and torch.compi
 operator each way.
 
 Where it cannot be built (no C++ compiler or ninja, a failed build) ``available()`` says
-False, warns once, and ``layers.local_response_norm`` uses its Python path, which gives the
+False, warns once, and ``lrn.local_response_norm`` uses ``lrn.python``, which gives the
 same numbers. ``ALEXNET_LRN_KERNEL=0`` turns the kernel off without a warning.
 """
 
@@ -28,10 +28,12 @@ from pathlib import Path
 
 import torch
 
+from .reference import lrn_formula
+
 #: 0 (or off, false, no): the Python path even where the kernel builds; require: an error, not
 #: a warning, where it cannot be built (for test machines that must test it).
 ENV_VAR = "ALEXNET_LRN_KERNEL"
-SOURCE = Path(__file__).with_name("lrn_cpu.cpp")
+SOURCE = Path(__file__).with_name("cpu.cpp")
 #: The dtypes the kernel computes (bfloat16 and float16 in float32 inside).
 DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
@@ -214,14 +216,9 @@ def _register() -> None:
 
 
 def _differentiable_gradient(grad, x, size, alpha, beta, k, groups):
-    """x's gradient from the formula written with torch operations, so that autograd can
-    differentiate it again (the kernel's backward cannot be): slow, and only for double backward."""
+    """x's gradient through the reference formula, so that autograd can differentiate it again (the
+    kernel's backward cannot be): slow, and only for double backward."""
     leaf = x if x.requires_grad else x.detach().requires_grad_(True)
     with torch.enable_grad():
-        n, c = leaf.shape[:2]
-        squares = (leaf * leaf).reshape(n, groups, c // groups, -1)
-        padded = torch.nn.functional.pad(squares, (0, 0, size // 2, (size - 1) // 2))
-        window = sum(padded[:, :, d : d + c // groups] for d in range(size)).reshape(leaf.shape)
-        y = leaf * (k + alpha * window).pow(-beta)
-        (dx,) = torch.autograd.grad(y, leaf, grad, create_graph=True)
+        (dx,) = torch.autograd.grad(lrn_formula(leaf, size, alpha, beta, k, groups), leaf, grad, create_graph=True)
     return dx
