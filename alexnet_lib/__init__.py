@@ -19,6 +19,7 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``identity``: what a dataset is wherever it lies: its classes and a hash of every image and label
 - ``evaluate``: top-1/top-5, ten-crop testing (§6)
 - ``optim``: the update rule of §5 and the weight-decay groups
+- ``cuda_convnet``: cuda-convnet's CIFAR-10 recipe: per-layer init and rates, hold-out, schedules, nine-crop test
 - ``checkpoint``: checkpoint files, random states, the training log (``History``)
 - ``stats``: the one verdict procedure: effects, 95% t intervals, detectable effects, verdicts
 - ``analysis``: spread over seeds, comparisons, epochs to a level, kernel chroma, neighbours

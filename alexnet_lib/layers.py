@@ -97,17 +97,63 @@ def make_activation(name: str, num_channels: int) -> nn.Module:
     return PReLU(num_channels, channel_wise=(name == "prelu"))
 
 
+class _LocallyConnected(torch.autograd.Function):
+    """out[n, o, i, j] = bias[o, i, j] + Σ_f cols[n, f, (i, j)] · weight[(i, j), f, o], f = (c, kh, kw),
+    as one batched matrix product over the L = S² output positions, forward and backward.
+
+    The windows are gathered channels-innermost, (L, N, kh, kw, C), so that the copy runs over
+    contiguous rows of C values (gathering them in ``F.unfold``'s order, C outermost, makes rows of
+    k values and costs more than the product). The weight is permuted to that order on the fly
+    (and its gradient back), so the parameter keeps ``F.unfold``'s (c, kh, kw) order. The input's
+    gradient is the sum of k² shifted slices of the columns' gradient (the transpose of the gather).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, k: int, p: int):
+        n, c, h, w = x.shape
+        positions, _, out = weight.shape
+        side = h + 2 * p - k + 1
+        padded = x.new_zeros(n, h + 2 * p, w + 2 * p, c)  # NHWC, zero border
+        padded[:, p : p + h, p : p + w] = x.permute(0, 2, 3, 1)
+        # (N, S, S, C, kh, kw) windows as a view, gathered once into (L, N, kh·kw·C)
+        cols = padded.unfold(1, k, 1).unfold(2, k, 1).permute(1, 2, 0, 4, 5, 3).reshape(positions, n, k * k * c)
+        w_kc = weight.view(positions, c, k * k, out).transpose(1, 2).reshape(positions, k * k * c, out)
+        y = torch.baddbmm(bias.permute(1, 2, 0).reshape(positions, 1, out), cols, w_kc)  # (L, N, O)
+        ctx.save_for_backward(cols, w_kc)
+        ctx.dims = (n, c, h, w, k, p, side)
+        return y.permute(1, 2, 0).view(n, out, side, side)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        cols, w_kc = ctx.saved_tensors
+        n, c, h, w, k, p, side = ctx.dims
+        positions, _, out = w_kc.shape
+        g = grad.permute(2, 3, 0, 1).reshape(positions, n, out)
+        dw = torch.bmm(cols.transpose(1, 2), g).view(positions, k * k, c, out).transpose(1, 2)
+        db = g.sum(1).t().reshape(out, side, side)
+        dcols = torch.bmm(g, w_kc.transpose(1, 2)).view(side, side, n, k, k, c)
+        dpadded = grad.new_zeros(n, h + 2 * p, w + 2 * p, c)
+        for kh in range(k):
+            for kw in range(k):
+                dpadded[:, kh : kh + side, kw : kw + side].add_(dcols[:, :, :, kh, kw].permute(2, 0, 1, 3))
+        dx = dpadded[:, p : p + h, p : p + w].permute(0, 3, 1, 2)
+        return dx, dw.reshape(positions, c * k * k, out), db, None, None
+
+
 class LocallyConnected2d(nn.Module):
     """A convolution whose filters are not shared across positions (cuda-convnet 'local').
 
     Each output position (i, j) has its own ``out_channels × in_channels × k × k`` filter
-    and its own bias. Computed as unfold + a batched matrix product.
+    and its own bias. ``weight[i·S + j]`` is position (i, j)'s filter as a (fan_in, out_channels)
+    matrix, its rows in ``F.unfold``'s order (channel, then kernel row, then kernel column).
+    Computed as one batched matrix product over the positions (``_LocallyConnected``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, input_size: int, kernel_size: int, padding: int = 0):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.padding = kernel_size, padding
+        self.kernel_size, self.padding, self.input_size = kernel_size, padding, input_size
         self.output_size = input_size + 2 * padding - kernel_size + 1
         positions = self.output_size**2
         fan_in = in_channels * kernel_size**2
@@ -115,10 +161,11 @@ class LocallyConnected2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels, self.output_size, self.output_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cols = F.unfold(x, self.kernel_size, padding=self.padding)  # N, fan_in, L
-        out = torch.einsum("nfl,lfo->nol", cols, self.weight)
-        out = out.reshape(x.shape[0], self.out_channels, self.output_size, self.output_size)
-        return out + self.bias
+        side = self.input_size
+        if x.dim() != 4 or x.shape[1:] != (self.in_channels, side, side):
+            raise ValueError(f"this LocallyConnected2d expects (N, {self.in_channels}, {side}, {side}) inputs, "
+                             f"got {tuple(x.shape)}")
+        return _LocallyConnected.apply(x, self.weight, self.bias, self.kernel_size, self.padding)
 
     def extra_repr(self) -> str:
         return (

@@ -61,17 +61,10 @@ def _offsets(n: int, limit: int, generator: torch.Generator | None) -> torch.Ten
 
 
 def crop_at(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop image i of the batch at (top[i], left[i]), size × size, with one gather."""
-    n, c = x.shape[:2]
-    ar = torch.arange(size, device=x.device)
-    rows = (top.to(x.device)[:, None] + ar)[:, None, :, None]
-    cols = (left.to(x.device)[:, None] + ar)[:, None, None, :]
-    return x[
-        torch.arange(n, device=x.device)[:, None, None, None],
-        torch.arange(c, device=x.device)[None, :, None, None],
-        rows,
-        cols,
-    ]
+    """Crop image i of the batch at (top[i], left[i]), size × size, with one gather: of whole
+    rows of the windows of ``x`` (a view), so the copy runs over ``size`` values at a time."""
+    windows = x.unfold(2, size, 1).unfold(3, size, 1)  # (N, C, H - size + 1, W - size + 1, size, size)
+    return windows[torch.arange(x.shape[0], device=x.device), :, top.to(x.device), left.to(x.device)]
 
 
 def random_crops(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:

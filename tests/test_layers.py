@@ -200,6 +200,32 @@ def test_locally_connected_equals_per_position_dot_products():
     assert not torch.equal(layer.weight[0], layer.weight[1])
 
 
+@pytest.mark.parametrize("kernel, padding, side", [(3, 1, 6), (3, 0, 5), (2, 1, 4)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_locally_connected_outputs_and_gradients_equal_unfold_and_einsum(kernel, padding, side, channels_last):
+    """The layer's own forward and backward against the plain formula: F.unfold's columns times each
+    position's matrix, through autograd (the layer's earlier implementation)."""
+    torch.manual_seed(0)
+    layer = LocallyConnected2d(3, 4, input_size=side, kernel_size=kernel, padding=padding).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(5, 3, side, side, dtype=torch.double)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    out = layer(x)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, layer.weight, layer.bias), grad)
+    cols = F.unfold(x, kernel, padding=padding)  # (N, C·k·k, L)
+    ref = torch.einsum("nfl,lfo->nol", cols, layer.weight).reshape(out.shape) + layer.bias
+    expected = torch.autograd.grad(ref, (x, layer.weight, layer.bias), grad)
+    assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="expects"):
+        layer(torch.randn(5, 3, side + 1, side + 1, dtype=torch.double))
+
+
 def test_window_sum_is_the_sum_over_each_window_counted_by_hand():
     from alexnet_lib.lrn.python import window_sum
 
