@@ -51,6 +51,7 @@ from .options import (
     EXIT_ERROR,
     EXIT_USAGE,
     OptionError,
+    apply_recipe,
     build_parser,
     check_device,
     check_options,
@@ -196,6 +197,7 @@ def cmd_train(args, explicit: set) -> int:
                 remove_stale_temporaries(Path(args.log).parent, f".{Path(args.log).stem}*.tmp-*")
         checkpoint, replaced = prepare_run(args, explicit, out, rank)
         check_output_file(args.log, "--log")  # the run's own, when --resume took it from the run
+        apply_recipe(args, explicit)
         check_options(args, explicit)
         mode = get_mode(args.mode)
         os.environ["ALEXNET_MODE"] = mode  # the data are looked up in this mode too
@@ -239,7 +241,7 @@ def make_config(args, out: Path, mode: str, rank: int, world: int, dist_device) 
         checkpoint_every_steps=args.checkpoint_every, log_path=str(Path(args.log or out / LOG_NAME).resolve()),
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,
         channels_last=args.channels_last, amp=args.amp, compile=args.compile,
-        stop_at_train_error=args.stop_at_train_error, rank=rank, world_size=world,
+        stop_at_train_error=args.stop_at_train_error, rank=rank, world_size=world, recipe=args.recipe or "",
         meta={"cli_args": {k: (display_path(v) if k in ("out", "log") and v else v) for k, v in vars(args).items()}},
     )
 

@@ -52,13 +52,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .evaluate import topk_errors
-from .layers import LocallyConnected2d
+from .small_nets import CUDA_CONVNET_INIT_STD, CifarNet
 from .util import check_choice
 
 #: The five weight layers of layers-conv-local-13pct.cfg / -11pct.cfg, in order.
 LAYERS = ("conv1", "conv2", "local3", "local4", "fc10")
 #: initW: the std of each layer's zero-mean Gaussian weights (layers-conv-local-13pct.cfg).
-INIT_STD = {"conv1": 1e-4, "conv2": 1e-2, "local3": 4e-2, "local4": 4e-2, "fc10": 1e-2}
+INIT_STD = CUDA_CONVNET_INIT_STD
 #: wc: each layer's weight cost (layer-params-conv-local-13pct.cfg, and -11pct.cfg alike).
 WEIGHT_COST = {"conv1": 0.0, "conv2": 0.0, "local3": 0.004, "local4": 0.004, "fc10": 0.004}
 #: epsW, epsB, momW = momB of every layer (the same files).
@@ -66,23 +66,19 @@ EPS_W, EPS_B, MOMENTUM = 0.001, 0.002, 0.9
 
 
 def cuda_convnet_layers(model: nn.Module) -> dict:
-    """{"conv1": module, ..., "fc10": module}: the five weight layers of an ``lrn-pair`` CifarNet,
-    found by type and order in ``model.features`` and ``model.classifier``."""
-    features, classifier = getattr(model, "features", None), getattr(model, "classifier", None)
-    convs = [m for m in features if isinstance(m, nn.Conv2d)] if isinstance(features, nn.Sequential) else []
-    local = [m for m in features if isinstance(m, LocallyConnected2d)] if convs else []
-    if len(convs) != 2 or len(local) != 2 or not isinstance(classifier, nn.Linear):
-        raise ValueError(f"cuda-convnet's recipe is for CifarNet('lrn-pair') (conv1, conv2, local3, local4, fc10); "
-                         f"{type(model).__name__} has {len(convs)} convolutions and {len(local)} locally connected "
-                         "layers in .features. Build the model with --model cifar-lrn-pair.")
-    return dict(zip(LAYERS, [*convs, *local, classifier]))
+    """{"conv1": module, ..., "fc10": module}: the five weight layers of an ``lrn-pair`` CifarNet."""
+    if not isinstance(model, CifarNet):
+        raise ValueError(f"cuda-convnet's recipe is for CifarNet('lrn-pair') (conv1, conv2, local3, local4, fc10), "
+                         f"not {type(model).__name__}. Build the model with --model cifar-lrn-pair.")
+    return model.weight_layers()
 
 
 @torch.no_grad()
 def init_cuda_convnet(model: nn.Module, stds: dict | None = None, generator: torch.Generator | None = None):
-    """Every weight ~ N(0, initW²) with its layer's initW (:data:`INIT_STD`), every bias 0; in
-    place, and returns ``model``. cuda-convnet feeds raw 0..255 pixels minus the mean, and these
-    stds are sized for that (``transforms.Augment(scale=1)``, the default)."""
+    """Every weight ~ N(0, initW²) with its layer's initW (:data:`INIT_STD`; ``stds`` overrides some),
+    every bias 0; in place, and returns ``model``. ``CifarNetConfig(init="cuda-convnet")`` builds a
+    net initialised so. cuda-convnet feeds raw 0..255 pixels minus the mean, and these stds are
+    sized for that (``transforms.Augment(scale=1)``, the default)."""
     stds = {**INIT_STD, **(stds or {})}
     for name, layer in cuda_convnet_layers(model).items():
         layer.weight.normal_(0.0, stds[name], generator=generator)

@@ -14,17 +14,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from .cuda_convnet import total_epochs
 from .layers import ACTIVATIONS, POOLINGS
 from .lrn.reference import LRN_ALPHA_CONVENTIONS
 from .model import INITS
 from .optim import OPTIMIZERS
 from .recipes import MEANS, MODELS, model_config
 from .storage import shown
-from .train import SCHEDULES
+from .train import RECIPES, SCHEDULES, recipe_schedule
 from .util import MODES, project_root
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
@@ -32,7 +34,15 @@ DATASETS = ("cifar10", "imagenette", "imagenet")
 MODEL_OPTIONS = ("model", "width", "input_size", "towers", "activation", "no_lrn", "lrn_convention", "pooling",
                  "pool_rounding", "dropout", "init")
 DATA_OPTIONS = ("dataset", "mean", "no_pca", "scale", "no_flip", "no_random_crop", "crop", "limit")
-TRAINING_OPTIONS = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "patience", "seed")
+TRAINING_OPTIONS = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "patience", "seed",
+                    "recipe")
+#: the options cuda-convnet's recipe (--recipe) decides itself, and why
+RECIPE_DECIDES = {
+    "weight_decay": "each layer has its own weight cost", "optimizer": "it is cuda-convnet's update rule (paper)",
+    "schedule": "its phases are its schedule", "milestones": "its phases are its schedule",
+    "patience": "its phases are its schedule", "init": "each layer has its own initW",
+    "stop_at_train_error": "it trains its whole schedule",
+}
 #: what a resumed run takes from its checkpoint when left out; the first three groups may not change
 KEPT_ON_RESUME = MODEL_OPTIONS + DATA_OPTIONS + TRAINING_OPTIONS + (
     "lr", "epochs", "stop_at_train_error", "log", "mode", "checkpoint_every", "save_conv1", "channels_last", "amp",
@@ -145,6 +155,10 @@ def _add_training_arguments(g) -> None:
     g.add_argument("--milestones", type=positive_int, nargs="*", default=[], help="epochs of lr/10 (--schedule step)")
     g.add_argument("--patience", type=natural, default=2, help="epochs without val improvement before lr/10 (plateau)")
     g.add_argument("--seed", type=seed_number, default=0)
+    g.add_argument("--recipe", choices=[r for r in RECIPES if r], default="",
+                   help="cuda-convnet's CIFAR-10 recipe for --model cifar-lrn-pair: per-layer init, rates (--lr is "
+                   "epsW, default 0.001) and weight costs, a hold-out folded back in, two lr/10 steps, the nine-crop "
+                   "test; sets --epochs (160 or 470), --crop 24 and --no-pca unless given")
     g.add_argument("--stop-at-train-error", type=error_rate, metavar="E",
                    help="end the run after the first epoch whose training top-1 error is at most E (Figure 1: 0.25)")
 
@@ -177,11 +191,31 @@ def explicit_options(parser, argv: list, args) -> set:
     return {k for k, v in vars(probe).items() if v is not unset}
 
 
+def apply_recipe(args, explicit: set) -> None:
+    """``--recipe``: its own --lr (epsW 0.001), --epochs, --crop 24 and no PCA, where not given;
+    OptionError for an option it decides itself, or a model it is not for."""
+    if not getattr(args, "recipe", ""):
+        return
+    if args.model != "cifar-lrn-pair":
+        raise OptionError(f"--recipe {args.recipe} is cuda-convnet's recipe for --model cifar-lrn-pair, "
+                          f"not --model {args.model}")
+    decided = {k: why for k, why in RECIPE_DECIDES.items() if k in explicit}
+    if decided:
+        raise OptionError(f"--recipe {args.recipe} decides these itself: "
+                          + "; ".join(f"--{k.replace('_', '-')} ({why})" for k, why in decided.items())
+                          + ". Leave them out.")
+    defaults = {"lr": 0.001, "epochs": total_epochs(recipe_schedule(args.recipe)), "crop": 24, "no_pca": True,
+                "schedule": "constant", "weight_decay": 0.0}
+    for k, v in defaults.items():
+        if k not in explicit:
+            setattr(args, k, v)
+
+
 def config_from_args(args, num_classes: int):
     """The model config the command line ``args`` describe (see ``recipes.model_config``). A CIFAR
     net takes the training crop (``--crop``, default 32) as its input size."""
     cifar_net = args.model != "alexnet"
-    return model_config(
+    config = model_config(
         args.model,
         num_classes,
         towers=args.towers,
@@ -195,6 +229,7 @@ def config_from_args(args, num_classes: int):
         input_size=(getattr(args, "crop", None) or 32) if cifar_net else args.input_size,
         pool_rounding=getattr(args, "pool_rounding", "floor"),
     )
+    return replace(config, init="cuda-convnet") if getattr(args, "recipe", "") else config
 
 
 # ------------------------------------------------------------ checks before a run

@@ -27,6 +27,11 @@ from .layers import (
 from .util import check_choice
 
 CIFAR_KINDS = ("fig1", "lrn-pair")
+#: How a CIFAR net's weights start: PyTorch's default (uniform, scaled by fan-in), or cuda-convnet's
+#: ``initW`` of each layer of ``layers-conv-local-13pct.cfg`` (the lrn-pair net only), the std of a
+#: zero-mean Gaussian, biases 0 (``alexnet_lib.cuda_convnet`` names the version of the files).
+CIFAR_INITS = ("pytorch", "cuda-convnet")
+CUDA_CONVNET_INIT_STD = {"conv1": 1e-4, "conv2": 1e-2, "local3": 4e-2, "local4": 4e-2, "fc10": 1e-2}
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,17 @@ class CifarNetConfig:
     width: float = 1.0
     pool_rounding: str = "floor"
     input_size: int = 32
+    init: str = "pytorch"
 
     def __post_init__(self):
         check_choice("kind", self.kind, CIFAR_KINDS)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("pooling", self.pooling, tuple(POOLINGS))
         check_choice("pool_rounding", self.pool_rounding, ("floor", "ceil"))
+        check_choice("init", self.init, CIFAR_INITS)
+        if self.init == "cuda-convnet" and self.kind != "lrn-pair":
+            raise ValueError("init='cuda-convnet' gives the lrn-pair net's layers their initW; kind='fig1' has no "
+                             "such layers. Use init='pytorch'")
         for name in ("num_classes", "lrn_size", "input_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -121,6 +131,25 @@ class CifarNet(nn.Module):
             out = width(32)
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(out * size * size, c.num_classes)
+        if c.init == "cuda-convnet":
+            self.init_cuda_convnet()
+
+    def weight_layers(self) -> dict:
+        """{"conv1": ..., "conv2": ..., "local3": ..., "local4": ..., "fc10": ...} of the lrn-pair net (the
+        names of cuda-convnet's layer files); ValueError for the Figure 1 net."""
+        convs = [m for m in self.features if isinstance(m, (nn.Conv2d, LocallyConnected2d))]
+        if self.kind != "lrn-pair" or len(convs) != 4:
+            raise ValueError("cuda-convnet's layer names (conv1, conv2, local3, local4, fc10) are those of the "
+                             "lrn-pair net; build CifarNet('lrn-pair')")
+        return dict(zip(CUDA_CONVNET_INIT_STD, [*convs, self.classifier]))
+
+    @torch.no_grad()
+    def init_cuda_convnet(self) -> None:
+        """Every weight ~ N(0, initW²) with its layer's ``initW`` (:data:`CUDA_CONVNET_INIT_STD`), biases 0.
+        The stds are sized for raw 0..255 pixels minus the mean, as cuda-convnet feeds them."""
+        for name, layer in self.weight_layers().items():
+            layer.weight.normal_(0.0, CUDA_CONVNET_INIT_STD[name])
+            layer.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         side = self.input_size

@@ -31,21 +31,36 @@ from .checkpoint import (
     CheckpointError,
     EpochTotals,
     History,
+    ResumeMismatchError,
     evaluation_spec,
     model_description,
     rng_state,
     run_meta,
     set_rng_state,
 )
+from .cuda_convnet import evaluate_multiview, holdout_split, parameter_groups, total_epochs, uses_holdout_at
+from .cuda_convnet import make_scheduler as make_recipe_scheduler
 from .data import ImageTensors
 from .evaluate import evaluate, topk_hits
 from .identity import data_identity
 from .keeper import RunKeeper
-from .optim import OPTIMIZERS, make_optimizer, set_learning_rate
+from .optim import OPTIMIZERS, PaperSGD, make_optimizer, set_learning_rate
 from .storage import shown
 from .util import check_choice, default_device, keep_freed_memory, progress
 
 SCHEDULES = ("plateau", "step", "constant")
+RECIPES = ("", "cuda-convnet-13pct", "cuda-convnet-11pct")
+
+
+def fifth(data) -> int:
+    """A fifth of ``data``'s images, rounded to a multiple of its classes: the size of the hold-out."""
+    classes = len(data.classes)
+    return max(1, round(len(data) / 5 / classes)) * classes
+
+
+def recipe_schedule(recipe: str) -> str:
+    """The ``cuda_convnet.SCHEDULES`` key of a recipe: "cuda-convnet-13pct" -> "13pct"."""
+    return recipe.removeprefix("cuda-convnet-")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -86,6 +101,10 @@ class TrainConfig:
     seed: int = field(default=0, metadata=_SAME)
     eval_every: int = field(default=1, metadata=_SAME)
     mode: str = field(default="", metadata=_SAME)  # smoke, quick or full: a run never changes its size
+    # "cuda-convnet-13pct" / "-11pct": cuda-convnet's CIFAR-10 recipe (module cuda_convnet) instead of
+    # §5's: per-layer rates and weight costs (lr is epsW, epsB = 2 lr), the schedule's phases (a
+    # hold-out folded back in, two ÷10 steps) and the nine-crop test after the last epoch
+    recipe: str = field(default="", metadata=_SAME)
     # how long and how the run is carried out
     # end the run after the first epoch whose training top-1 error is at most this
     stop_at_train_error: float | None = field(default=None, metadata=_MAY_CHANGE)
@@ -111,6 +130,10 @@ class TrainConfig:
     meta: dict = field(default_factory=dict)
 
     def validate(self) -> None:
+        check_choice("recipe", self.recipe, RECIPES)
+        if self.recipe and self.epochs > total_epochs(recipe_schedule(self.recipe)):
+            raise ValueError(f"recipe {self.recipe} lasts {total_epochs(recipe_schedule(self.recipe))} epochs; "
+                             f"got epochs={self.epochs}")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.batch_size < 1:
@@ -175,8 +198,11 @@ class Trainer:
         # How often the running metrics come back from the device: every step on a CPU (no cost),
         # every 50 steps on a GPU (each read waits for the GPU to finish its queue).
         self.sync_every = 1 if self.device.type == "cpu" else 50
-        self.optimizer = make_optimizer(model, config.optimizer, config.lr, config.momentum, config.weight_decay)
+        self.optimizer = self._make_optimizer(model)
         self.scheduler = self._make_scheduler()
+        # cuda-convnet's recipe holds out one of its five training batches at first: a fixed,
+        # class-balanced fifth of the training set (10,000 of CIFAR-10's 50,000 images)
+        self.holdout = holdout_split(train_data.labels, fifth(train_data)) if config.recipe else None
         self.aug_gen = torch.Generator()
         self.keeper = RunKeeper(config, self.rank, self.world)
         self.identity = {"train": data_identity(train_data), "val": data_identity(val_data)}
@@ -213,7 +239,10 @@ class Trainer:
         """The steps of one epoch from ``step_in_epoch`` on (a resumed epoch continues where it
         stopped), checkpointing every ``checkpoint_every_steps`` steps if asked."""
         c = self.config
-        batches = epoch_batches(len(self.train_data), c.batch_size, c.seed, self.epoch, self.rank, self.world)
+        images = self._epoch_images()  # which training images this epoch draws from (None: all)
+        batches = epoch_batches(len(self.train_data) if images is None else len(images), c.batch_size, c.seed,
+                                self.epoch, self.rank, self.world)
+        batches = batches if images is None else [images[b] for b in batches]
         if self.step_in_epoch == 0:  # each process draws its own dropout masks and augmentation
             torch.manual_seed(epoch_seed(c.seed, self.epoch, 1 + 16 * self.rank))
             self.aug_gen.manual_seed(epoch_seed(c.seed, self.epoch, 2 + 16 * self.rank))
@@ -270,9 +299,10 @@ class Trainer:
             val = evaluate(self.model, self._val_source, self.augment, batch_size=max(256, c.batch_size),
                            device=self.device)
             record.update({f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - t)
-        if c.schedule == "plateau" and "val_top1" in record:
+        record.update(self._recipe_measures(record))
+        if c.schedule == "plateau" and "val_top1" in record and not c.recipe:
             self.scheduler.step(record["val_top1"])
-        elif c.schedule == "step":
+        elif c.schedule == "step" or c.recipe:
             self.scheduler.step()
         self.history.epochs.append(record)
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -291,14 +321,48 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None)
         return torch.compile(net) if self.config.compile else net
 
+    def _make_optimizer(self, model: nn.Module):
+        c = self.config
+        if not c.recipe:
+            return make_optimizer(model, c.optimizer, c.lr, c.momentum, c.weight_decay)
+        groups = parameter_groups(model, eps_w=c.lr, eps_b=2 * c.lr, momentum=c.momentum)  # epsB = 2 epsW
+        return PaperSGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=0.0)
+
     def _make_scheduler(self):
         c = self.config
+        if c.recipe:
+            return make_recipe_scheduler(self.optimizer, recipe_schedule(c.recipe))
         if c.schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(  # min_lr: at most max_lr_drops divisions
                 self.optimizer, mode="min", factor=0.1, patience=c.plateau_patience, min_lr=c.lr * 0.1**c.max_lr_drops)
         if c.schedule == "step":
             return torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(c.milestones), gamma=0.1)
         return None
+
+    def _epoch_images(self) -> torch.Tensor | None:
+        """The training images of this epoch: all (None), or those outside the hold-out while the
+        recipe's schedule holds it out (it is folded back in later: a planned change of the data)."""
+        c = self.config
+        if c.recipe and uses_holdout_at(recipe_schedule(c.recipe), self.epoch):
+            return self.holdout[0]
+        return None
+
+    def _recipe_measures(self, record: dict) -> dict:
+        """cuda-convnet's recipe: the hold-out's error while it is held out (when the test set is
+        evaluated), and the nine-crop test of the test set after the last epoch of the schedule."""
+        c, out = self.config, {}
+        if not c.recipe or self.val_data is None:
+            return out
+        if "val_top1" in record and uses_holdout_at(recipe_schedule(c.recipe), self.epoch):
+            held = self.train_data.subset(self.holdout[1])
+            out.update({f"holdout_{k}": v for k, v in evaluate(self.model, held, self.augment, device=self.device,
+                                                               batch_size=max(256, c.batch_size)).items()})
+        if self.epoch + 1 == total_epochs(recipe_schedule(c.recipe)):
+            t = time.perf_counter()
+            views = evaluate_multiview(self.model, self.val_data.images, self.val_data.labels, self.augment.mean,
+                                       crop=self.augment.crop, scale=self.augment.scale, device=self.device)
+            out.update({f"val_multiview_{k}": v for k, v in views.items()}, multiview_seconds=time.perf_counter() - t)
+        return out
 
     def _read_sums(self, sums: torch.Tensor, steps: int) -> None:
         """Add the metrics summed on the device since the last read to the epoch's totals; stop
@@ -379,6 +443,9 @@ class Trainer:
             rng, partial = rng[self.rank], partial[self.rank]
         self.totals = EpochTotals(**partial)
         set_rng_state(rng, self.aug_gen)
+        if "lr" in changes and self.config.recipe:
+            raise ResumeMismatchError(f"the run in {shown(self.config.checkpoint_dir)} follows {self.config.recipe}, "
+                                      "whose rates are fixed by its schedule; resume it without a new lr")
         if "lr" in changes:  # asked for explicitly: the paper's lr was lowered by hand (§5)
             changes["lr"][0] = self.optimizer.param_groups[0]["lr"]  # the rate it had reached
             set_learning_rate(self.optimizer, self.scheduler, self.config.lr)
