@@ -31,8 +31,10 @@ import torch
 import torch.nn.functional as F
 from _common import add_malloc_flag, apply_malloc, header, interleaved, trainer_step
 
-from alexnet_lib import lrn_cpu, lrn_gpu
-from alexnet_lib.layers import LocalResponseNorm, local_response_norm
+from alexnet_lib.layers import LocalResponseNorm
+from alexnet_lib.lrn import cpu as lrn_cpu
+from alexnet_lib.lrn import gpu as lrn_gpu
+from alexnet_lib.lrn import local_response_norm
 from alexnet_lib.model import AlexNet
 
 SPEED_UP, PASSES, SHARE = 6.0, 3.0, 5.0  # the targets
