@@ -429,6 +429,12 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state``: the same run, or ResumeMismatchError naming each setting that
         differs; a new learning rate (``config.lr``) is applied to the optimiser."""
+        missing = [k for k in ("model", "optimizer", "epoch", "step_in_epoch", "global_step", "rng", "partial",
+                               "history", "config") if k not in state]
+        if missing:
+            what = "random state" if missing == ["rng"] else "state"
+            raise CheckpointError(f"the checkpoint's {what} lacks {', '.join(missing)}: it cannot continue the run "
+                                  "exactly. Resume from an intact checkpoint, or start the run again.")
         changes = self.keeper.check_same_run(state, self.config, self.model, self.identity)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

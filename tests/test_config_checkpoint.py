@@ -133,6 +133,6 @@ def test_resume_rules_are_the_fields_metadata():
     rules = resume_rules(TrainConfig())
     # written out: what decides every step must match; how long and how the run goes may change
     assert set(rules["same"]) == {"batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones",
-                                  "plateau_patience", "max_lr_drops", "seed", "eval_every", "mode"}
+                                  "plateau_patience", "max_lr_drops", "seed", "eval_every", "mode", "recipe"}
     assert {"lr", "epochs", "device", "stop_at_train_error", "channels_last"} <= set(rules["may change"])
     assert not {"checkpoint_dir", "log_path", "progress", "label"} & set(rules["same"] + rules["may change"])
