@@ -237,6 +237,7 @@ def make_config(args, out: Path, mode: str, rank: int, world: int, dist_device) 
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, optimizer=args.optimizer, schedule=args.schedule,
         milestones=tuple(args.milestones), plateau_patience=args.patience, seed=args.seed,
+        eval_every=args.eval_every,
         device=args.device or (str(dist_device) if dist_device else None), checkpoint_dir=str(out.resolve()),
         checkpoint_every_steps=args.checkpoint_every, log_path=str(Path(args.log or out / LOG_NAME).resolve()),
         progress=not args.no_progress, mode=mode, label=f"{args.model} on {args.dataset}", workers=args.workers,

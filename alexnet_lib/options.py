@@ -35,7 +35,7 @@ MODEL_OPTIONS = ("model", "width", "input_size", "towers", "activation", "no_lrn
                  "pool_rounding", "dropout", "init")
 DATA_OPTIONS = ("dataset", "mean", "no_pca", "scale", "no_flip", "no_random_crop", "crop", "limit")
 TRAINING_OPTIONS = ("batch_size", "momentum", "weight_decay", "optimizer", "schedule", "milestones", "patience", "seed",
-                    "recipe")
+                    "recipe", "eval_every")
 #: the options cuda-convnet's recipe (--recipe) decides itself, and why
 RECIPE_DECIDES = {
     "weight_decay": "each layer has its own weight cost", "optimizer": "it is cuda-convnet's update rule (paper)",
@@ -155,6 +155,8 @@ def _add_training_arguments(g) -> None:
     g.add_argument("--milestones", type=positive_int, nargs="*", default=[], help="epochs of lr/10 (--schedule step)")
     g.add_argument("--patience", type=natural, default=2, help="epochs without val improvement before lr/10 (plateau)")
     g.add_argument("--seed", type=seed_number, default=0)
+    g.add_argument("--eval-every", type=positive_int, default=1,
+                   help="evaluate on the validation set every N epochs (and after the last); plateau needs 1")
     g.add_argument("--recipe", choices=[r for r in RECIPES if r], default="",
                    help="cuda-convnet's CIFAR-10 recipe for --model cifar-lrn-pair: per-layer init, rates (--lr is "
                    "epsW, default 0.001) and weight costs, a hold-out folded back in, two lr/10 steps, the nine-crop "
@@ -246,6 +248,8 @@ def check_options(args, explicit: set) -> None:
         ignored["no_lrn"] = "it has no LRN layers, cifar-lrn-pair has"
     if "milestones" in explicit and args.schedule != "step":
         ignored["milestones"] = f"--schedule {args.schedule} does not use them, --schedule step does"
+    if getattr(args, "eval_every", 1) > 1 and args.schedule == "plateau":
+        ignored["eval_every"] = "--schedule plateau divides the rate by the validation error of every epoch"
     if "patience" in explicit and args.schedule != "plateau":
         ignored["patience"] = f"--schedule {args.schedule} does not use it, --schedule plateau does"
     if not cifar_net and "pool_rounding" in explicit:

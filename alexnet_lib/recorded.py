@@ -38,7 +38,7 @@ SEEDS = (0, 1, 2)
 # epochs, ÷10 at 140 and 150, the nine-crop test): 24x24 random crops of the 32x32 images with
 # flips, pooling windows kept whole at the edge as cuda-convnet does
 LRN_PAIR = ["--dataset", "cifar10", "--model", "cifar-lrn-pair", "--recipe", "cuda-convnet-13pct", "--crop", "24",
-            "--pool-rounding", "ceil", "--no-pca", "--epochs", "160"]
+            "--pool-rounding", "ceil", "--no-pca", "--epochs", "160", "--eval-every", "4"]
 # the pooling pair of §3.4 as chapter 5 trains it (no augmentation, no weight decay), on all of CIFAR-10
 POOLING_PAIR = ["--dataset", "cifar10", "--model", "cifar-fig1", "--pool-rounding", "ceil", "--no-pca", "--no-flip",
                 "--lr", "0.001", "--weight-decay", "0", "--schedule", "constant", "--epochs", "60"]
