@@ -12,7 +12,8 @@
 #    installed), saved with its outputs;
 # 3. everything written (logs, evaluations, conv1 kernels, benchmark printouts, the chapter)
 #    packed into ARCHIVE (a .tar.gz) when given, for a machine that is not kept afterwards.
-#    Unpack it in book/. Checkpoints stay in runs/ on that machine.
+#    Unpack it in book/. Checkpoints stay in the runs root on that machine ($ALEXNET_RUNS, else
+#    ~/.cache/alexnet_lib/runs).
 #
 # PARTS="bench runs chapter" (the default) chooses the parts.
 # TINY=1 does all of it on a few hundred images for one epoch, on whatever device there is:
