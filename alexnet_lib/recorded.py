@@ -13,10 +13,13 @@ CIFAR-10), which a CPU can train over a few sittings, and ``imagenette`` (the fu
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .checkpoint import History
-from .experiments import Regime, judged, recorded_logs, results_dir
+from .claims import judge
+from .experiments import recorded_logs
+from .stats import Regime
+from .util import results_dir
 
 FOLDER = "full_scale"
 SEEDS = (0, 1, 2)
@@ -156,9 +159,11 @@ def final_errors(arm: str, seeds, key: str = "val_top1") -> list:
     return [logs[s].epochs[-1][key] for s in seeds]
 
 
-def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, regime: Regime):
+def judge_full_scale(name: str, regime: Regime | None = None):
     """The comparison's verdict on its finished seed pairs (None while fewer than two are
-    finished): the final test top-1 error, variant minus baseline, paired by seed."""
+    finished): the final test top-1 error, variant minus baseline, paired by seed, judged as the
+    claim it measures (``claims.REGISTRY``) and recorded as ``<name>_full``. ``regime``: how far
+    the runs are from the paper's (default: the claim's)."""
     c = COMPARISONS[name]
     p = progress_of(c)
     seeds = p["finished_pairs"]
@@ -166,10 +171,9 @@ def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, reg
         return None
     scale = (f"the paper's scale: {len(seeds)} seeds per arm, {p['planned']} epochs, on "
              + ", ".join(p["devices"]))
-    return judged(f"{name}_full", claim, chapter, paper_effect, "final test top-1 error (fraction), paired by seed",
-                  scale, final_errors(c.baseline, seeds), final_errors(c.variant, seeds), paper_says=c.paper_says,
-                  paper_value=c.paper_value, paired=True, regime=regime, baseline_label=c.baseline,
-                  variant_label=c.variant)
+    claim = judge(c.claim, final_errors(c.baseline, seeds), final_errors(c.variant, seeds), scale=scale, regime=regime)
+    return replace(claim, key=f"{name}_full", measures=c.claim, source="paper scale", baseline_label=c.baseline,
+                   variant_label=c.variant, metric="final test top-1 error (fraction), paired by seed")
 
 
 NEEDS_GPU = "needs a GPU (`tools/full_scale.py --group imagenette`); not recorded yet, for want of one"

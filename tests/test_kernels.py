@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from alexnet_lib.viz import kernel_chroma, nearest_neighbours, predictions_figure, topk_bars, tower_kernels
+from alexnet_lib.analysis import kernel_chroma, nearest_neighbours
+from alexnet_lib.viz import predictions_figure, topk_bars, tower_kernels
 
 
 def kernel(r, g, b, size=11):

@@ -12,9 +12,9 @@ import torch
 
 from alexnet_lib import train as T
 from alexnet_lib.checkpoint import ResumeMismatchError
-from alexnet_lib.experiments import ModeError, get_mode
 from alexnet_lib.small_nets import CifarNet
 from alexnet_lib.storage import shown
+from alexnet_lib.util import ModeError, get_mode
 
 from .helpers import cli_env, make_cifar_like, make_trainer, snapshot, tiny_augment, tiny_data
 

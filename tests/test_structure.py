@@ -113,18 +113,10 @@ NAMES_IN_USE = {
     "alexnet_lib.evaluate": ["evaluate", "predict", "topk_errors", "train_val_gap"],
     "alexnet_lib.experiments": [
         "Chapter",
-        "ModeError",
         "RESULTS_DIR",
-        "compare",
-        "format_spread",
         "get_mode",
-        "load_claims",
-        "paper_data",
         "preset",
-        "progress",
-        "record_claim",
         "recorded_logs",
-        "spread",
         "train_runs",
     ],
     "alexnet_lib.layers": [
@@ -184,8 +176,6 @@ NAMES_IN_USE = {
     ],
     "alexnet_lib.viz": [
         "image_grid",
-        "kernel_chroma",
-        "nearest_neighbours",
         "neighbours_figure",
         "predictions_figure",
         "to_display",
