@@ -129,3 +129,27 @@ def test_a_record_refuses_what_it_cannot_hold():
         claims.Claim(**base, verdict="not detected", details={"effect": 1})
     with pytest.raises(ValueError, match="both baseline and variant"):
         claims.Claim(**base, verdict="not detected", baseline=[1.0])
+
+
+def test_a_definition_refuses_a_direction_design_or_units_it_does_not_know():
+    base = dict(key="k", chapter="04_lrn", claim="c", paper_effect="p", metric="m")
+    with pytest.raises(ValueError, match="paper_says must be 'lower' or 'higher'"):
+        claims.Definition(**base, paper_says="smaller")
+    with pytest.raises(ValueError, match="design must be one of"):
+        claims.Definition(**base, paper_says="lower", design="bootstrap")
+    with pytest.raises(ValueError, match="units must be one of"):
+        claims.Definition(**base, paper_says="lower", units="percent")
+    assert claims.Definition(**base, paper_says="higher", units="ratio").log_scale
+
+
+def test_chapter_9s_table_has_a_row_for_every_claim_of_the_book():
+    from alexnet_lib import viz
+
+    judged = claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], scale="a test")
+    html, verdicts = viz.claims_table({"lrn_cifar": judged})
+    assert len(verdicts) == len(EXPECTED) and verdicts.count(None) == len(EXPECTED) - 1
+    assert verdicts[list(EXPECTED).index("lrn_cifar")] == "replicates"
+    assert html.count("not recorded yet") == len(EXPECTED) - 1
+    assert "<b>ten_crop</b><br><small>chapter 6. Data augmentation</small>" in html
+    html, verdicts = viz.claims_table({"lrn_cifar": judged}, ["lrn_cifar"])
+    assert verdicts == ["replicates"] and "LRN lowers CIFAR-10 test error" in html
