@@ -22,7 +22,8 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``cuda_convnet``: cuda-convnet's CIFAR-10 recipe: per-layer init and rates, hold-out, schedules, nine-crop test
 - ``checkpoint``: checkpoint files, random states, the training log (``History``)
 - ``stats``: the one verdict procedure: effects, 95% t intervals, detectable effects, verdicts
-- ``analysis``: spread over seeds, comparisons, epochs to a level, kernel chroma, neighbours
+- ``claims``: the paper's claims, each defined once, judged by ``stats``; their records for chapter 9
+- ``analysis``: spread over seeds, epochs to a level, kernel chroma, neighbours
 - ``batches``: the data order of every epoch, per process and device
 - ``keeper``: the run keeper: a run's folder, checkpoints, log and resuming
 - ``train``: the configuration, one step, one epoch and the fit (§5)
@@ -31,7 +32,7 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``viz``: the shared figures
 - ``recipes``: models by name and the paper's data pipeline
 - ``widgets``: knobs to turn: LRN, PCA colour, conv1 kernels, top-5; each with a static figure
-- ``experiments``: run modes, the sizes of every experiment, runs over seeds, claims
+- ``experiments``: the sizes of every experiment in each run mode, the chapter header, runs over seeds
 - ``recorded``: the runs at the paper's scale (``tools/full_scale.py``): arms, claims, logs
 - ``options``: the command line's options: types, ranges, what each model uses, resuming
 - ``cli``: the command line (``python -m alexnet_lib``)

@@ -1,7 +1,7 @@
 """The numbers behind the book's verdicts and pictures, without any plotting.
 
-* over seeds: :func:`spread`, :func:`format_spread`, and :func:`compare`, which turns two
-  per-seed lists into an effect and a verdict;
+* over seeds: :func:`spread` and :func:`format_spread` (verdicts on two sets of runs are
+  ``stats.compare``'s);
 * along a run: :func:`epochs_to_reach` and :func:`epochs_to_levels` (how fast each net
   gets to a training error or loss);
 * of learned weights and features (§6.1): :func:`kernel_chroma` (how colour-specific a
@@ -32,34 +32,6 @@ def format_spread(values, scale: float = 1.0, digits: int = 1, unit: str = "") -
         f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}{unit} "
         f"({s['min']:.{digits}f}–{s['max']:.{digits}f}, n={s['n']})"
     )
-
-
-VERDICTS = ("replicates", "does not replicate at this scale", "cannot be tested here")
-
-
-def compare(baseline, variant, paper_says: str) -> dict:
-    """Compare a per-seed metric of two variants, where the paper says the variant is
-    ``"lower"`` or ``"higher"`` than the baseline (e.g. error with LRN is lower).
-
-    The effect is mean(variant) − mean(baseline). The verdict is "replicates" when the
-    effect has the paper's sign and is larger than twice its standard error (Welch's,
-    from the spread over seeds), else "does not replicate at this scale".
-    """
-    if paper_says not in ("lower", "higher"):
-        raise ValueError(f"paper_says must be 'lower' or 'higher', got {paper_says!r}")
-    a, b = spread(baseline), spread(variant)
-    effect = b["mean"] - a["mean"]
-    se = math.sqrt((a["std"] ** 2 if a["n"] > 1 else 0) / a["n"] + (b["std"] ** 2 if b["n"] > 1 else 0) / b["n"])
-    right_sign = effect < 0 if paper_says == "lower" else effect > 0
-    verdict = VERDICTS[0] if right_sign and abs(effect) > 2 * se else VERDICTS[1]
-    return {
-        "baseline": a,
-        "variant": b,
-        "effect": effect,
-        "standard_error": se,
-        "paper_says": paper_says,
-        "verdict": verdict,
-    }
 
 
 # ------------------------------------------------------------------------ along a run

@@ -11,42 +11,25 @@ full      a GPU                               the paper's sizes
 Without ``ALEXNET_MODE`` the mode is ``full`` when a GPU is found and ``quick`` when not.
 The sizes live here, not in the notebooks, so a chapter reads ``preset("relu_tanh")``.
 
-Also here: :class:`Chapter` (the first and last output of every chapter), :func:`train_runs`
-(one run per seed), and :class:`Claim`, the typed record of one claim of the paper as a
-chapter measured it, which :func:`record_claim` saves and :func:`load_claims` reads back
-for chapter 9.
+Also here: :class:`Chapter` (the first and last output of every chapter, naming the data it
+uses), :func:`train_runs` (one run per seed) and :func:`recorded_logs` (the training logs
+recorded in ``book/results``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from .analysis import VERDICTS as OLD_VERDICTS
-from .analysis import compare, format_spread, spread  # noqa: F401  (re-exported for the chapters)
 from .checkpoint import History
-from .data import data_roots
-from .recipes import paper_data  # noqa: F401  (re-exported for the chapters)
-from .stats import VERDICTS, Comparison, Regime
-from .stats import compare as judge
+from .data import DatasetNotFoundError, find_dataset
+from .images import read_sample_labels, scan_image_folder, subsample
 from .train import Trainer
-from .util import (  # noqa: F401  (MODES, ModeError, progress: re-exported for the chapters)
-    MODES,
-    ModeError,
-    default_device,
-    device_description,
-    display_path,
-    get_mode,
-    git_commit,
-    progress,
-    results_dir,
-)
+from .util import MODES, default_device, device_description, get_mode, results_dir  # noqa: F401  (MODES: options)
 
 #: Where recorded results live when this module is imported (``util.results_dir()`` reads
 #: ``$ALEXNET_RESULTS`` at each call; the functions here use it).
@@ -169,25 +152,53 @@ def preset(name: str, mode: str | None = None) -> dict:
 
 
 class Chapter:
-    """The first and last output of every chapter: mode, device, data; then wall time.
+    """The first and last output of every chapter: mode, device and the data it uses; then the
+    wall time. ``data`` lists the splits as (dataset, split, limit) triples (``limit`` as given to
+    ``data.load_dataset``; a pair means all of the split), or says in words what the chapter reads.
 
-    >>> chapter = Chapter("1. The dataset", data="cifar10, imagenette")   # prints the header
-    >>> chapter.done()                                                   # prints the wall time
+    >>> chapter = Chapter("4. LRN", data=[("cifar10", "train", 2500), ("cifar10", "test")])  # prints the header
+    >>> chapter.done()                                                                     # prints the wall time
     """
 
-    def __init__(self, title: str, mode: str | None = None, data: str = "", seed: int | None = None):
+    def __init__(self, title: str, mode: str | None = None, data=(), seed: int | None = None):
         self.title, self.mode, self.start = title, get_mode(mode), time.perf_counter()
         os.environ["ALEXNET_MODE"] = self.mode  # the chapter's mode holds for all it runs (data included)
         self.device = default_device()
-        roots = ", ".join(f"{label}={display_path(path)}" for label, path in data_roots())
         print(f"{title}\nmode: {self.mode} | device: {device_description(self.device)} | torch {torch.__version__}")
-        print(f"data: {data or '-'} | searched: {roots}" + (f" | seed: {seed}" if seed is not None else ""))
+        print(f"data: {data_used(data)}" + (f" | seed: {seed}" if seed is not None else ""))
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
     def done(self) -> None:
         print(f"wall time: {self.elapsed():.1f} s in {self.mode} mode on {device_description(self.device)}")
+
+
+def split_size(name: str, split: str, limit: int | None = None) -> int:
+    """How many images ``data.load_dataset(name, split, limit=limit)`` holds, counted from the
+    dataset's file list (nothing is decoded)."""
+    found = find_dataset(name)
+    if found.layout == "samples":  # one photo per class
+        items = [(row["file"], i) for i, row in enumerate(read_sample_labels(found.path))]
+    elif found.layout == "cifar-pickle":  # torchvision's batches: 5,000 training, 1,000 test images per class
+        items = [(i, i % 10) for i in range(10 * (5000 if split == "train" else 1000))]
+    else:
+        items = scan_image_folder(found.path / split)[0]
+    return len(subsample(items, limit))
+
+
+def data_used(parts) -> str:
+    """'cifar10/train: 2,500 images, cifar10/test: 10,000 images' for (dataset, split, limit)
+    triples; text is returned as it is."""
+    if isinstance(parts, str):
+        return parts or "-"
+    described = []
+    for name, split, *limit in parts:
+        try:
+            described.append(f"{name}/{split}: {split_size(name, split, *limit):,} images")
+        except DatasetNotFoundError:
+            described.append(f"{name}/{split}: not found")
+    return ", ".join(described) or "-"
 
 
 @dataclass
@@ -227,142 +238,6 @@ def train_runs(make_model, train_data, val_data, augment, config, seeds, label: 
         history = trainer.fit()
         runs.append(Run(label, seed, history, time.perf_counter() - t, model if keep_models else None))
     return runs
-
-
-# ------------------------------------------------------------------------- claims
-@dataclass
-class Claim:
-    """One claim of the paper as a chapter measured it, with its verdict.
-
-    ``baseline`` and ``variant`` hold one value of ``metric`` per seed (or per run); the
-    effect is variant − baseline (a ratio with ``log_scale``), judged by the one procedure of
-    ``stats.compare`` with the design (``paired`` or not), the paper's direction and the regime
-    recorded here, so the verdict can be recomputed from the record (:func:`judged`).
-    Anything a claim records beyond these goes in ``details`` (a second comparison, notes),
-    stored beside them in the same JSON object.
-    """
-
-    key: str
-    claim: str
-    chapter: str
-    paper_effect: str
-    metric: str
-    verdict: str
-    scale: str
-    baseline_label: str = ""
-    variant_label: str = ""
-    baseline: list | None = None
-    variant: list | None = None
-    effect: float | None = None
-    effect_std: float | None = None
-    paper_says: str = ""  # "lower" or "higher": the variant's side of the baseline in the paper
-    paper_value: float | None = None  # the paper's effect in the claim's units, where it gives a number
-    paired: bool | None = None
-    log_scale: bool = False
-    regime: str = ""  # how the runs differ from the paper's regime ("" when comparable)
-    comparison: dict | None = None  # stats.Comparison: the interval, df, detectable effect
-    details: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.verdict not in VERDICTS + OLD_VERDICTS:
-            raise ValueError(f"claim {self.key!r}: unknown verdict {self.verdict!r}; valid verdicts are {VERDICTS}")
-        for name in ("key", "claim", "chapter", "paper_effect", "metric", "scale"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"claim {self.key!r}: {name} must be a non-empty string, got {getattr(self, name)!r}")
-        if (self.baseline is None) != (self.variant is None):
-            raise ValueError(f"claim {self.key!r}: give both baseline and variant values, or neither")
-        if self.effect is not None and not math.isfinite(self.effect):
-            raise ValueError(f"claim {self.key!r}: the effect must be a finite number or None, got {self.effect}")
-        if self.effect is None and self.verdict == "replicates":
-            raise ValueError(f"claim {self.key!r}: a claim that replicates needs its measured effect")
-        clash = set(self.details) & {f.name for f in fields(self)}
-        if clash:
-            raise ValueError(f"claim {self.key!r}: details may not reuse the field names {sorted(clash)}")
-
-    @property
-    def n(self) -> int:
-        """How many runs the effect rests on."""
-        if self.comparison:
-            return self.comparison["n"]
-        return len(self.variant or []) or len(self.meta.get("seeds", []))
-
-    def rejudge(self) -> Comparison:
-        """The one procedure run again on the recorded per-run values."""
-        regime = Regime(not self.regime, self.regime)
-        return judge(self.baseline, self.variant, self.paper_says, paired=bool(self.paired), regime=regime,
-                     log_scale=self.log_scale)
-
-    def to_json(self) -> dict:
-        """One flat JSON object: the fields, then the details, then the run's metadata."""
-        blob = {k: v for k, v in asdict(self).items() if k not in ("details", "meta")}
-        if self.baseline is None:
-            for k in ("baseline_label", "variant_label", "baseline", "variant", "effect_std"):
-                blob.pop(k)
-        if self.comparison is None:
-            for k in ("paper_says", "paper_value", "paired", "log_scale", "regime", "comparison"):
-                blob.pop(k)
-        return {**blob, **self.details, "meta": self.meta}
-
-    @classmethod
-    def from_json(cls, blob: dict) -> "Claim":
-        names = {f.name for f in fields(cls)} - {"details"}
-        known = {k: v for k, v in blob.items() if k in names}
-        return cls(**known, details={k: v for k, v in blob.items() if k not in names})
-
-
-def judged(key: str, claim: str, chapter: str, paper_effect: str, metric: str, scale: str, baseline, variant,
-           paper_says: str, paired: bool, regime: Regime | None = None, log_scale: bool = False,
-           paper_value: float | None = None, baseline_label: str = "", variant_label: str = "",
-           details: dict | None = None) -> Claim:
-    """A claim judged by the one procedure (``stats.compare``) from per-run values.
-
-    ``regime`` is ``Regime(comparable, note)``: how far the runs are from the paper's setting
-    (default: comparable). A claim whose interval excludes zero in the paper's direction
-    "replicates" only in a comparable regime; otherwise it holds in "direction only".
-    """
-    regime = regime or Regime(True, "")
-    result = judge(baseline, variant, paper_says, paired=paired, regime=regime, log_scale=log_scale)
-    effect = None if math.isnan(result.effect) else result.effect
-    std = None if math.isnan(result.standard_error) else result.standard_error
-    return Claim(key=key, claim=claim, chapter=chapter, paper_effect=paper_effect, metric=metric,
-                 verdict=result.verdict, scale=scale, baseline_label=baseline_label, variant_label=variant_label,
-                 baseline=[float(x) for x in baseline], variant=[float(x) for x in variant], effect=effect,
-                 effect_std=std, paper_says=paper_says, paper_value=paper_value, paired=paired, log_scale=log_scale,
-                 regime="" if regime.comparable else regime.note,
-                 comparison={k: (None if isinstance(v, float) and math.isnan(v) else v)
-                             for k, v in result.to_json().items()},
-                 details=details or {})
-
-
-def record_claim(claim: Claim, mode: str, seeds, seconds: float | None = None) -> None:
-    """Save a chapter's measured claim to ``<results>/claims/<key>.json`` for chapter 9.
-
-    Recorded results are only written when asked (``ALEXNET_RECORD=1``, which
-    ``make chapters`` sets) and never in smoke mode, so running a chapter never overwrites
-    what the book shows by accident. It prints where the claim went and returns nothing, so
-    a notebook cell ending in it shows no path of the machine it ran on.
-    """
-    if not isinstance(claim, Claim):
-        raise TypeError(f"record_claim takes a Claim, got {type(claim).__name__}")
-    key = claim.key
-    if mode == "smoke" or os.environ.get("ALEXNET_RECORD", "") not in ("1", "true", "yes"):
-        print(f"claim '{key}' not recorded (mode {mode}; set ALEXNET_RECORD=1 outside smoke mode to record it)")
-        return
-    root = results_dir()
-    path = root / "claims" / f"{key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"mode": mode, "device": device_description(), "seeds": list(seeds), "commit": git_commit(),
-            "torch": torch.__version__, "seconds": seconds, "recorded": time.strftime("%Y-%m-%d")}
-    path.write_text(json.dumps(replace(claim, meta=meta).to_json(), indent=1, default=str))
-    print(f"claim '{key}' recorded in {display_path(path)}")
-
-
-def load_claims() -> dict:
-    """Every recorded claim, by key, as :class:`Claim`."""
-    folder = results_dir() / "claims"
-    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    return {p.stem: Claim.from_json(json.loads(p.read_text())) for p in paths}
 
 
 def recorded_logs(folder: str, pattern: str = "*.json") -> list:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoint import History
-from .experiments import judged
+from .claims import judge
 from .stats import Regime
 from .util import display_path, results_dir
 
@@ -336,9 +336,11 @@ def final_errors(arm: str, seeds, key: str = "val_top1") -> list:
     return [logs[s].epochs[-1][key] for s in seeds]
 
 
-def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, regime: Regime):
+def judge_full_scale(name: str, regime: Regime | None = None):
     """The comparison's verdict on its finished seed pairs (None while fewer than two are
-    finished): the final test top-1 error, variant minus baseline, paired by seed."""
+    finished): the final test top-1 error, variant minus baseline, paired by seed, judged as the
+    claim it measures (``claims.REGISTRY``) and recorded as ``<name>_full``. ``regime``: how far
+    the runs are from the paper's (default: the claim's)."""
     c = COMPARISONS[name]
     p = progress_of(c)
     seeds = p["finished_pairs"]
@@ -346,11 +348,10 @@ def judge_full_scale(name: str, chapter: str, claim: str, paper_effect: str, reg
         return None
     scale = (f"the paper's scale: {len(seeds)} seeds per arm, {p['planned']} epochs, on "
              + ", ".join(p["devices"]))
-    return judged(f"{name}_full", claim, chapter, paper_effect, "final test top-1 error (fraction), paired by seed",
-                  scale, final_errors(c.baseline, seeds, c.key), final_errors(c.variant, seeds, c.key),
-                  paper_says=c.paper_says,
-                  paper_value=c.paper_value, paired=True, regime=regime, baseline_label=c.baseline,
-                  variant_label=c.variant)
+    claim = judge(c.claim, final_errors(c.baseline, seeds, c.key),
+                  final_errors(c.variant, seeds, c.key), scale=scale, regime=regime)
+    return replace(claim, key=f"{name}_full", measures=c.claim, source="paper scale", baseline_label=c.baseline,
+                   variant_label=c.variant, metric="final test top-1 error (fraction), paired by seed")
 
 
 NEEDS_GPU = "needs a GPU (`tools/full_scale.py --group imagenette`); not recorded yet, for want of one"

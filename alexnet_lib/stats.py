@@ -37,6 +37,9 @@ VERDICTS = ("replicates", "direction only", "not detected", "contradicted", "can
 DESIGNS = ("paired", "welch")
 CONFIDENCE = 0.95
 POWER = 0.80
+#: The version of these rules. Every claim record stores the version that judged it; raise it
+#: whenever the procedure changes, and record the claims again.
+VERSION = 1
 
 
 # ------------------------------------------------------------------ Student's t, by hand

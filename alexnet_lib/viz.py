@@ -14,6 +14,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from .analysis import kernel_chroma
 from .anatomy import layer_costs
+from .claims import CHAPTERS, REGISTRY
 
 
 def to_display(img: torch.Tensor) -> np.ndarray:
@@ -318,20 +319,22 @@ def claim_measurement(claim) -> str:
     return text + (f"<br><small>in: {c.metric}</small>" if c.metric else "")
 
 
-def claims_table(claims: dict, expected: list) -> tuple[str, list]:
-    """An HTML table of the claims, in the order of ``expected`` ((key, chapter) pairs), then any
-    others: the claim, the paper's effect, the verdict, what we measured (effect, 95% interval,
-    design, n) and how far the runs are from the paper's regime. Returns the HTML and the
-    verdict of every claim (None for one not recorded yet)."""
-    keys = [k for k, _ in expected] + sorted(set(claims) - {k for k, _ in expected})
-    chapters, verdicts = dict(expected), []
+def claims_table(claims: dict, keys: list | None = None) -> tuple[str, list]:
+    """An HTML table of the recorded ``claims`` (key -> ``claims.Claim``), one row per key of
+    ``keys`` (default: every claim of ``claims.REGISTRY``, in its order): the claim, the paper's
+    effect, the verdict, what we measured (effect, 95% interval, design, n) and how far the runs
+    are from the paper's regime. Returns the HTML and the verdict of every row (None for a
+    claim not recorded yet)."""
+    keys = list(REGISTRY) if keys is None else keys
+    verdicts = []
     html = ('<table style="font-size: 0.85em"><thead><tr><th>claim</th><th>the paper</th><th>verdict</th>'
             '<th>measured (variant − baseline), 95% interval</th><th>regime</th></tr></thead><tbody>')
     for key in keys:
         c = claims.get(key)
         verdicts.append(None if c is None else c.verdict)
         if c is None:
-            html += f"<tr><td><b>{key}</b><br><small>chapter {chapters[key]}</small></td><td>–</td>" \
+            chapter = CHAPTERS.get(REGISTRY[key].chapter, REGISTRY[key].chapter) if key in REGISTRY else "?"
+            html += f"<tr><td><b>{key}</b><br><small>chapter {chapter}</small></td><td>–</td>" \
                     "<td>not recorded yet</td><td>–</td><td>–</td></tr>"
             continue
         where = {**c.meta, **(c.details.get("evidence") or {})}  # recorded runs a chapter judged, if any
@@ -343,9 +346,11 @@ def claims_table(claims: dict, expected: list) -> tuple[str, list]:
     return html + "</tbody></table>", verdicts
 
 
-def claims_figure(claims: dict, keys: list, ncols: int = 4):
-    """Every seed of every claim that records per-seed values: baseline and variant side by
-    side, a bar at each mean. Returns the figure, or None when no claim has per-seed values."""
+def claims_figure(claims: dict, keys: list | None = None, ncols: int = 4):
+    """Every seed of every claim that records per-seed values, for ``keys`` (default: the order
+    of ``claims.REGISTRY``): baseline and variant side by side, a bar at each mean. Returns the
+    figure, or None when no claim has per-seed values."""
+    keys = list(REGISTRY) if keys is None else keys
     shown = [claims[k] for k in keys if k in claims and claims[k].baseline and claims[k].variant]
     if not shown:
         return None

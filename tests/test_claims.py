@@ -1,22 +1,48 @@
-"""Every recorded claim (book/results/claims) is judged by the one procedure, and its verdict can
-be recomputed from the per-run values it carries."""
+"""The claims registry and its records: every claim of the book defined once, judged by the one
+procedure, recorded and read back; every recorded claim recomputes to its verdict."""
 
 import json
 import math
 
 import pytest
 
-from alexnet_lib.experiments import Claim
-from alexnet_lib.stats import VERDICTS
+from alexnet_lib import claims
+from alexnet_lib.stats import VERDICTS, VERSION, Regime
 
+from .helpers import EXPECTED_CLAIMS as EXPECTED
 from .helpers import ROOT
 
 CLAIM_FILES = sorted((ROOT / "book" / "results" / "claims").glob("*.json"))
 
 
+def test_the_registry_holds_the_books_claims_with_the_papers_values():
+    assert list(claims.REGISTRY) == list(EXPECTED)
+    for key, (chapter, paper_value) in EXPECTED.items():
+        spec = claims.REGISTRY[key]
+        assert spec.chapter == chapter and (ROOT / "book" / f"{chapter}.ipynb").exists(), key
+        assert spec.paper_value == pytest.approx(paper_value) if paper_value is not None else spec.paper_value is None
+        assert chapter in claims.CHAPTERS, key
+
+
+def test_every_recorded_claim_is_a_claim_of_the_registry_with_its_design():
+    keys = {p.stem for p in CLAIM_FILES}
+    assert set(EXPECTED) <= keys, f"not recorded: {sorted(set(EXPECTED) - keys)}"
+    for path in CLAIM_FILES:
+        blob = json.loads(path.read_text())
+        record = claims.Claim.from_json(blob)
+        assert record.claim_key in claims.REGISTRY, path.name
+        spec = claims.REGISTRY[record.claim_key]
+        assert (record.claim, record.paper_effect) == (spec.claim, spec.paper_effect), path.name
+        if record.comparison:  # judged: the registry's design is the one that judged it
+            assert record.paper_says == spec.paper_says and record.paper_value == spec.paper_value, path.name
+            assert record.paired == (spec.design == "paired") and record.log_scale == spec.log_scale, path.name
+
+
 @pytest.mark.parametrize("path", CLAIM_FILES, ids=lambda p: p.stem)
-def test_each_recorded_claim_recomputes_to_its_verdict(path):
-    claim = Claim.from_json(json.loads(path.read_text()))
+def test_each_recorded_claim_recomputes_to_its_verdict_and_is_written_back_as_read(path):
+    blob = json.loads(path.read_text())
+    claim = claims.Claim.from_json(blob)
+    assert json.loads(json.dumps(claim.to_json())) == blob  # reading and writing a record changes nothing
     assert claim.verdict in VERDICTS, f"{path.name}: {claim.verdict!r} is not a verdict of the one procedure"
     if claim.verdict == "cannot be tested here" and not claim.baseline:
         assert claim.details.get("why"), f"{path.name}: a claim that cannot be tested says why"
@@ -35,9 +61,95 @@ def test_each_recorded_claim_recomputes_to_its_verdict(path):
             assert recomputed == pytest.approx(recorded, rel=1e-9, abs=1e-12), (path.name, key)
 
 
-def test_every_claim_of_the_book_is_recorded():
-    keys = {p.stem for p in CLAIM_FILES}
-    expected = {"relu_speedup", "two_towers", "lrn_cifar", "overlapping_pooling_error", "overlapping_pooling_gap",
-                "augmentation_crops_flips", "pca_colour", "ten_crop", "dropout_overfitting", "dropout_iterations",
-                "tower_colour_specialisation", "fc7_neighbours", "he_vs_xavier", "prelu_vs_relu"}
-    assert expected <= keys, f"not recorded: {sorted(expected - keys)}"
+def test_judge_fills_the_record_from_the_registry_and_the_runs():
+    # LRN: errors without 0.60, 0.70, 0.80 and with 0.55, 0.64, 0.76: paired differences
+    # -0.05, -0.06, -0.04, mean -0.05, sd 0.01, se 0.01/sqrt(3); t(0.975, 2) = 4.302653
+    far = Regime(False, "far from trained")
+    claim = claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], scale="a test", regime=far,
+                         details={"note": 1})
+    half = 4.302653 * 0.01 / math.sqrt(3)
+    assert claim.effect == pytest.approx(-0.05)
+    assert (claim.comparison["ci_low"], claim.comparison["ci_high"]) == pytest.approx((-0.05 - half, -0.05 + half))
+    assert claim.verdict == "direction only" and claim.regime == "far from trained"
+    assert (claim.paper_value, claim.paired, claim.chapter, claim.procedure) == (-0.02, True, "04_lrn", VERSION)
+    assert claim.details == {"note": 1} and claim.to_json()["note"] == 1
+    assert claim.summary() == "-5.0 [-7.5, -2.5] points (paired, n=3) -> direction only"
+    # without a regime from the chapter or the registry, the runs count as comparable
+    assert claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], scale="s").verdict == "replicates"
+
+
+def test_judge_fills_in_the_fields_of_metric_and_labels_and_refuses_missing_or_unknown_ones():
+    claim = claims.judge("dropout_iterations", [10, 12, 11], [20, 25, 21], scale="s", threshold=1.8)
+    assert claim.metric == "epochs until the training loss (eval mode) first falls to 1.8: dropout / no dropout"
+    assert claim.log_scale and claim.effect == pytest.approx((2.0 * 25 / 12 * 21 / 11) ** (1 / 3))
+    with pytest.raises(ValueError, match="dropout_iterations.*threshold"):
+        claims.judge("dropout_iterations", [10, 12], [20, 25], scale="s")
+    with pytest.raises(ValueError, match="no field 'epochs'"):
+        claims.judge("dropout_iterations", [10, 12], [20, 25], scale="s", threshold=1.8, epochs=3)
+    claim = claims.judge("relu_speedup", [30, 36], [5, 6], scale="s", tanh_lr=0.03, relu_lr=0.001)
+    assert (claim.baseline_label, claim.variant_label) == ("tanh, lr 0.03", "ReLU, lr 0.001")
+    with pytest.raises(KeyError, match="no claim named 'lrn'"):
+        claims.judge("lrn", [1, 2], [1, 2], scale="s")
+
+
+def test_a_claim_that_cannot_be_tested_says_why():
+    claim = claims.untestable("two_towers", scale="not run", why="six runs of 90 epochs")
+    assert claim.verdict == "cannot be tested here" and claim.effect is None and claim.baseline is None
+    assert claim.summary() == "cannot be tested here: six runs of 90 epochs"
+    assert "paper_value" not in claim.to_json() and claim.to_json()["why"] == "six runs of 90 epochs"
+    with pytest.raises(ValueError, match="say why"):
+        claims.untestable("two_towers", scale="not run", why="")
+
+
+def test_records_are_written_only_when_asked_and_read_back(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALEXNET_RESULTS", str(tmp_path))
+    claim = claims.judge("pca_colour", [0.5, 0.6, 0.55], [0.49, 0.58, 0.55], scale="s")
+    monkeypatch.delenv("ALEXNET_RECORD", raising=False)
+    claims.record(claim, "quick", [0, 1, 2])
+    assert claims.load() == {} and "not recorded" in capsys.readouterr().out
+    monkeypatch.setenv("ALEXNET_RECORD", "1")
+    claims.record(claim, "smoke", [0, 1, 2])
+    assert claims.load() == {}  # never in smoke mode
+    claims.record(claim, "quick", [0, 1, 2], seconds=12.0)
+    assert "claim 'pca_colour' recorded in" in capsys.readouterr().out
+    back = claims.load()["pca_colour"]
+    assert back.meta["seeds"] == [0, 1, 2] and back.meta["mode"] == "quick" and back.meta["seconds"] == 12.0
+    assert (back.variant, back.verdict, back.procedure) == (claim.variant, claim.verdict, VERSION)
+    with pytest.raises(TypeError, match="takes a Claim"):
+        claims.record({"key": "pca_colour"}, "quick", [0])
+
+
+def test_a_record_refuses_what_it_cannot_hold():
+    base = dict(key="k", claim="c", chapter="x", paper_effect="p", metric="m", scale="s")
+    with pytest.raises(ValueError, match="unknown verdict"):
+        claims.Claim(**base, verdict="does not replicate at this scale")
+    with pytest.raises(ValueError, match="source"):
+        claims.Claim(**base, verdict="not detected", source="a blog")
+    with pytest.raises(ValueError, match="reuse the field names"):
+        claims.Claim(**base, verdict="not detected", details={"effect": 1})
+    with pytest.raises(ValueError, match="both baseline and variant"):
+        claims.Claim(**base, verdict="not detected", baseline=[1.0])
+
+
+def test_a_definition_refuses_a_direction_design_or_units_it_does_not_know():
+    base = dict(key="k", chapter="04_lrn", claim="c", paper_effect="p", metric="m")
+    with pytest.raises(ValueError, match="paper_says must be 'lower' or 'higher'"):
+        claims.Definition(**base, paper_says="smaller")
+    with pytest.raises(ValueError, match="design must be one of"):
+        claims.Definition(**base, paper_says="lower", design="bootstrap")
+    with pytest.raises(ValueError, match="units must be one of"):
+        claims.Definition(**base, paper_says="lower", units="percent")
+    assert claims.Definition(**base, paper_says="higher", units="ratio").log_scale
+
+
+def test_chapter_9s_table_has_a_row_for_every_claim_of_the_book():
+    from alexnet_lib import viz
+
+    judged = claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], scale="a test")
+    html, verdicts = viz.claims_table({"lrn_cifar": judged})
+    assert len(verdicts) == len(EXPECTED) and verdicts.count(None) == len(EXPECTED) - 1
+    assert verdicts[list(EXPECTED).index("lrn_cifar")] == "replicates"
+    assert html.count("not recorded yet") == len(EXPECTED) - 1
+    assert "<b>ten_crop</b><br><small>chapter 6. Data augmentation</small>" in html
+    html, verdicts = viz.claims_table({"lrn_cifar": judged}, ["lrn_cifar"])
+    assert verdicts == ["replicates"] and "LRN lowers CIFAR-10 test error" in html

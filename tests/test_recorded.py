@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from alexnet_lib import recorded
-from alexnet_lib.experiments import load_claims
+from alexnet_lib import claims, recorded
 from alexnet_lib.stats import Regime
 from alexnet_lib.util import results_dir
+
+from .helpers import EXPECTED_CLAIMS
 
 
 def write_log(folder, arm, seed, val_errors, device="cpu", threads=1, mode="full", limit=None, options=None,
@@ -70,27 +71,22 @@ def test_a_comparison_is_judged_only_with_two_finished_pairs_and_then_on_final_e
     finals = {0: (0.15, 0.12), 1: (0.16, 0.12)}
     write_log(results, "lrn_cifar_without", 0, [0.5] * (planned - 1) + [finals[0][0]])
     write_log(results, "lrn_cifar_with", 0, [0.5] * (planned - 1) + [finals[0][1]])
-    args = ("lrn_cifar", "04_lrn", "LRN lowers CIFAR-10 test error", "13% -> 11%", Regime(True, ""))
-    assert recorded.judge_full_scale(*args) is None  # one pair: no interval
+    assert recorded.judge_full_scale("lrn_cifar", Regime(True, "")) is None  # one pair: no interval
     write_log(results, "lrn_cifar_without", 1, [0.5] * (planned - 1) + [finals[1][0]])
     write_log(results, "lrn_cifar_with", 1, [0.5] * (planned - 1) + [finals[1][1]])
-    claim = recorded.judge_full_scale(*args)
+    claim = recorded.judge_full_scale("lrn_cifar", Regime(True, ""))
     # paired differences -0.03 and -0.04: mean -0.035, by hand
     assert claim.key == "lrn_cifar_full" and claim.paired
+    assert (claim.claim_key, claim.source, claim.paper_value) == ("lrn_cifar", "paper scale", -0.02)
     assert claim.effect == pytest.approx(-0.035)
     assert claim.baseline == [0.15, 0.16] and claim.variant == [0.12, 0.12]
 
 
 def test_every_claim_of_the_book_has_a_row_with_a_measurement_or_a_reason(results):
-    claims = load_claims()  # the recorded claims of the book (ALEXNET_RESULTS points elsewhere: none)
-    assert claims == {}
-    from alexnet_lib.experiments import Claim
-
-    keys = ["relu_speedup", "two_towers", "lrn_cifar", "overlapping_pooling_error", "overlapping_pooling_gap",
-            "augmentation_crops_flips", "pca_colour", "ten_crop", "dropout_overfitting", "dropout_iterations",
-            "tower_colour_specialisation", "fc7_neighbours", "he_vs_xavier", "prelu_vs_relu"]
-    fake = {k: Claim(key=k, claim=k, chapter="x", paper_effect="p", metric="m", verdict="not detected", scale="s")
-            for k in keys}
+    assert claims.load() == {}  # the recorded claims of the book (ALEXNET_RESULTS points elsewhere: none)
+    keys = list(EXPECTED_CLAIMS)
+    fake = {k: claims.Claim(key=k, claim=k, chapter="x", paper_effect="p", metric="m", verdict="not detected",
+                            scale="s") for k in keys}
     rows = recorded.status_rows(fake)
     assert {r["claim"] for r in rows} == set(keys)
     assert all(r["so far"] and r["so far"] != "no full-scale design yet" for r in rows)

@@ -24,7 +24,10 @@ PLACEHOLDERS = ("your-org", "example.com", "<", "TODO")
 
 TEMPLATE = '''# Only on Colab (this cell is hidden in the rendered book, and does nothing elsewhere): get the
 # book, install its library, and let the chapters download the data they need.
-import os, subprocess, sys
+import os
+import subprocess
+import sys
+
 if "google.colab" in sys.modules and not os.path.isdir("/content/alexnet-reproduced"):
     REPOSITORY = {url!r}  # repository.url in _config.yml, written by tools/colab_cell.py
     if not REPOSITORY:
