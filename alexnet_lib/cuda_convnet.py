@@ -45,13 +45,14 @@ forks, which differ in small values. This module follows:
 from __future__ import annotations
 
 import math
+import time
 from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .evaluate import topk_errors
+from .evaluate import evaluate, topk_errors
 from .small_nets import CUDA_CONVNET_INIT_STD, CifarNet
 from .util import check_choice
 
@@ -147,6 +148,22 @@ def holdout_split(labels, size: int = 10_000, seed: int = 0) -> tuple[torch.Tens
     keep = torch.ones(len(labels), dtype=torch.bool)
     keep[holdout] = False
     return keep.nonzero().flatten(), holdout
+
+
+#: The recipes of ``TrainConfig.recipe`` ("" is §5's own), each a schedule of :data:`SCHEDULES`.
+RECIPES = ("", "cuda-convnet-13pct", "cuda-convnet-11pct")
+
+
+def recipe_schedule(recipe: str) -> str:
+    """The :data:`SCHEDULES` key of a recipe: "cuda-convnet-13pct" -> "13pct"."""
+    return recipe.removeprefix("cuda-convnet-")
+
+
+def holdout_size(data) -> int:
+    """A fifth of ``data``'s images (cuda-convnet holds out one of its five training batches), rounded
+    to a multiple of its classes: 10,000 of CIFAR-10's 50,000."""
+    classes = len(data.classes)
+    return max(1, round(len(data) / 5 / classes)) * classes
 
 
 class Phase(NamedTuple):
@@ -287,3 +304,19 @@ def evaluate_multiview(model: nn.Module, images: torch.Tensor, labels: torch.Ten
     labels = torch.as_tensor(labels)
     loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), labels))
     return {"loss": loss, **topk_errors(probs, labels)}
+
+
+def recipe_measures(recipe: str, epoch: int, evaluated: bool, model, train, holdout, val, augment, device) -> dict:
+    """What a recipe's epoch ``epoch`` (0-based) records beyond the trainer's own: the hold-out's error
+    while it is held out (in the epochs the test set is ``evaluated``), and the nine-crop test of
+    ``val`` after the schedule's last epoch (``val_multiview_*``), with its seconds."""
+    out, schedule = {}, recipe_schedule(recipe)
+    if evaluated and uses_holdout_at(schedule, epoch):
+        held = train.subset(holdout[1])
+        out.update({f"holdout_{k}": v for k, v in evaluate(model, held, augment, device=device).items()})
+    if epoch + 1 == total_epochs(schedule):
+        t = time.perf_counter()
+        views = evaluate_multiview(model, val.images, val.labels, augment.mean, crop=augment.crop, scale=augment.scale,
+                                   device=device)
+        out.update({f"val_multiview_{k}": v for k, v in views.items()}, multiview_seconds=time.perf_counter() - t)
+    return out

@@ -29,7 +29,7 @@ from .checkpoint import History
 from .data import DatasetNotFoundError, find_dataset
 from .images import read_sample_labels, scan_image_folder, subsample
 from .train import Trainer
-from .util import MODES, default_device, device_description, get_mode, results_dir  # noqa: F401  (MODES: options)
+from .util import default_device, device_description, get_mode, results_dir
 
 #: Where recorded results live when this module is imported (``util.results_dir()`` reads
 #: ``$ALEXNET_RESULTS`` at each call; the functions here use it).

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from .cuda_convnet import total_epochs
+from .cuda_convnet import RECIPES, recipe_schedule, total_epochs
 from .layers import ACTIVATIONS, POOLINGS
 from .lrn.reference import LRN_ALPHA_CONVENTIONS
 from .model import INITS
 from .optim import OPTIMIZERS
 from .recipes import MEANS, MODELS, model_config
 from .storage import shown
-from .train import RECIPES, SCHEDULES, recipe_schedule
+from .train import SCHEDULES
 from .util import MODES, project_root
 
 EXIT_ERROR, EXIT_USAGE = 1, 2

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cuda_convnet
 from .batches import all_ranks, epoch_batches, epoch_seed, iterate_batches, on_device
 from .checkpoint import (
     CheckpointError,
@@ -38,8 +39,6 @@ from .checkpoint import (
     run_meta,
     set_rng_state,
 )
-from .cuda_convnet import evaluate_multiview, holdout_split, parameter_groups, total_epochs, uses_holdout_at
-from .cuda_convnet import make_scheduler as make_recipe_scheduler
 from .data import ImageTensors
 from .evaluate import evaluate, topk_hits
 from .identity import data_identity
@@ -49,18 +48,6 @@ from .storage import shown
 from .util import check_choice, default_device, keep_freed_memory, progress
 
 SCHEDULES = ("plateau", "step", "constant")
-RECIPES = ("", "cuda-convnet-13pct", "cuda-convnet-11pct")
-
-
-def fifth(data) -> int:
-    """A fifth of ``data``'s images, rounded to a multiple of its classes: the size of the hold-out."""
-    classes = len(data.classes)
-    return max(1, round(len(data) / 5 / classes)) * classes
-
-
-def recipe_schedule(recipe: str) -> str:
-    """The ``cuda_convnet.SCHEDULES`` key of a recipe: "cuda-convnet-13pct" -> "13pct"."""
-    return recipe.removeprefix("cuda-convnet-")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -130,10 +117,10 @@ class TrainConfig:
     meta: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        check_choice("recipe", self.recipe, RECIPES)
-        if self.recipe and self.epochs > total_epochs(recipe_schedule(self.recipe)):
-            raise ValueError(f"recipe {self.recipe} lasts {total_epochs(recipe_schedule(self.recipe))} epochs; "
-                             f"got epochs={self.epochs}")
+        check_choice("recipe", self.recipe, cuda_convnet.RECIPES)
+        last = cuda_convnet.total_epochs(cuda_convnet.recipe_schedule(self.recipe)) if self.recipe else None
+        if last is not None and self.epochs > last:
+            raise ValueError(f"recipe {self.recipe} lasts {last} epochs; got epochs={self.epochs}")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.batch_size < 1:
@@ -202,7 +189,8 @@ class Trainer:
         self.scheduler = self._make_scheduler()
         # cuda-convnet's recipe holds out one of its five training batches at first: a fixed,
         # class-balanced fifth of the training set (10,000 of CIFAR-10's 50,000 images)
-        self.holdout = holdout_split(train_data.labels, fifth(train_data)) if config.recipe else None
+        self.holdout = (cuda_convnet.holdout_split(train_data.labels, cuda_convnet.holdout_size(train_data))
+                        if config.recipe else None)
         self.aug_gen = torch.Generator()
         self.keeper = RunKeeper(config, self.rank, self.world)
         self.identity = {"train": data_identity(train_data), "val": data_identity(val_data)}
@@ -325,13 +313,13 @@ class Trainer:
         c = self.config
         if not c.recipe:
             return make_optimizer(model, c.optimizer, c.lr, c.momentum, c.weight_decay)
-        groups = parameter_groups(model, eps_w=c.lr, eps_b=2 * c.lr, momentum=c.momentum)  # epsB = 2 epsW
+        groups = cuda_convnet.parameter_groups(model, eps_w=c.lr, eps_b=2 * c.lr, momentum=c.momentum)  # epsB = 2 epsW
         return PaperSGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=0.0)
 
     def _make_scheduler(self):
         c = self.config
         if c.recipe:
-            return make_recipe_scheduler(self.optimizer, recipe_schedule(c.recipe))
+            return cuda_convnet.make_scheduler(self.optimizer, cuda_convnet.recipe_schedule(c.recipe))
         if c.schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(  # min_lr: at most max_lr_drops divisions
                 self.optimizer, mode="min", factor=0.1, patience=c.plateau_patience, min_lr=c.lr * 0.1**c.max_lr_drops)
@@ -343,26 +331,16 @@ class Trainer:
         """The training images of this epoch: all (None), or those outside the hold-out while the
         recipe's schedule holds it out (it is folded back in later: a planned change of the data)."""
         c = self.config
-        if c.recipe and uses_holdout_at(recipe_schedule(c.recipe), self.epoch):
+        if c.recipe and cuda_convnet.uses_holdout_at(cuda_convnet.recipe_schedule(c.recipe), self.epoch):
             return self.holdout[0]
         return None
 
     def _recipe_measures(self, record: dict) -> dict:
-        """cuda-convnet's recipe: the hold-out's error while it is held out (when the test set is
-        evaluated), and the nine-crop test of the test set after the last epoch of the schedule."""
-        c, out = self.config, {}
-        if not c.recipe or self.val_data is None:
-            return out
-        if "val_top1" in record and uses_holdout_at(recipe_schedule(c.recipe), self.epoch):
-            held = self.train_data.subset(self.holdout[1])
-            out.update({f"holdout_{k}": v for k, v in evaluate(self.model, held, self.augment, device=self.device,
-                                                               batch_size=max(256, c.batch_size)).items()})
-        if self.epoch + 1 == total_epochs(recipe_schedule(c.recipe)):
-            t = time.perf_counter()
-            views = evaluate_multiview(self.model, self.val_data.images, self.val_data.labels, self.augment.mean,
-                                       crop=self.augment.crop, scale=self.augment.scale, device=self.device)
-            out.update({f"val_multiview_{k}": v for k, v in views.items()}, multiview_seconds=time.perf_counter() - t)
-        return out
+        """cuda-convnet's recipe: the hold-out's error while held out, the nine-crop test at the end."""
+        if not self.config.recipe or self.val_data is None:
+            return {}
+        return cuda_convnet.recipe_measures(self.config.recipe, self.epoch, "val_top1" in record, self.model,
+                                            self.train_data, self.holdout, self.val_data, self.augment, self.device)
 
     def _read_sums(self, sums: torch.Tensor, steps: int) -> None:
         """Add the metrics summed on the device since the last read to the epoch's totals; stop

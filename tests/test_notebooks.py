@@ -26,8 +26,6 @@ from .helpers import ROOT, chapters, notebooks, shows_its_code
 
 MAX_CELL_LINES = 25
 MAX_SHOWN_LINE = 80
-REWRITING = pytest.mark.xfail(strict=False, reason="issue 22: the chapters' code cells are being rewritten; "
-                                                   "remove this mark when they are")
 # A fence that opens a block: ``` or ~~~ and what follows, a language (bash, python) for a code
 # block of the prose, a MyST directive ({math}, {code-block} python) for the others.
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*(.*)$")
@@ -101,14 +99,12 @@ def ruff_command(*paths) -> list:
 
 
 # ----------------------------------------------------------------------------------- the book
-@REWRITING
 def test_every_code_cell_is_short():
     found = report({nb: long_cells(cells_of(nb)) for nb in notebooks()})
     assert not found, f"code cells longer than {MAX_CELL_LINES} lines (fold plumbing or move it into " \
         f"alexnet_lib):\n{found}"
 
 
-@REWRITING
 def test_every_shown_line_of_code_fits_the_page():
     found = {nb: long_lines(cells_of(nb)) for nb in notebooks()}
     for page in chapters():
@@ -120,7 +116,6 @@ def test_every_shown_line_of_code_fits_the_page():
     assert not found, f"shown lines of code longer than {MAX_SHOWN_LINE} characters:\n{found}"
 
 
-@REWRITING
 def test_ruff_finds_nothing_in_the_chapters():
     paths = [ROOT / f"{nb}.ipynb" for nb in notebooks()]
     proc = subprocess.run(ruff_command(*paths), capture_output=True, text=True, cwd=ROOT)
