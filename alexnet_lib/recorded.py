@@ -311,12 +311,19 @@ def progress_of(comparison: FullScale) -> dict:
 
 
 def _row(h: History, planned: int) -> dict:
-    last = h.epochs[-1] if h.epochs else {}
-    percent = lambda key: f"{100 * last[key]:.1f}%" if isinstance(last.get(key), (int, float)) else ""  # noqa: E731
+    """How far a run got: its newest test error (of the last epoch that evaluated; the nine-crop
+    test's where the run ended with one), its last training error, hours, device, commit."""
+    def percent(key):
+        value = next((e[key] for e in reversed(h.epochs) if isinstance(e.get(key), (int, float))), None)
+        return f"{100 * value:.1f}%" if value is not None else ""
+
     seconds = sum(e.get("train_seconds", 0) + e.get("val_seconds", 0) for e in h.epochs)
-    return {"epochs": f"{len(h.epochs)} of {planned}", "test error now": percent("val_top1"),
-            "training error (last epoch)": percent("train_top1"), "hours": f"{seconds / 3600:.1f}",
-            "device": device_of(h), "commit": h.meta.get("commit", "?")}
+    row = {"epochs": f"{len(h.epochs)} of {planned}", "test error now": percent("val_top1"),
+           "training error (last epoch)": percent("train_top1"), "hours": f"{seconds / 3600:.1f}",
+           "device": device_of(h), "commit": h.meta.get("commit", "?")}
+    if percent("val_multiview_top1"):
+        row["nine-crop test error"] = percent("val_multiview_top1")
+    return row
 
 
 def runs_rows(comparison: FullScale, labels: tuple = ("baseline", "variant")) -> list:
