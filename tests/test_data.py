@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 from alexnet_lib import data as D
+from alexnet_lib import images
+from alexnet_lib.util import PROJECT_ROOT, display_path
 
 
 @pytest.fixture
@@ -47,20 +49,20 @@ def test_search_order_env_first_then_cwd(isolated, tmp_path):
 
 def test_loose_images_are_a_layout_error(isolated):
     write_png(isolated / "cifar10" / "train" / "a.png")
-    with pytest.raises(D.DatasetLayoutError, match=r"no class folders.*1 loose images.*<class>/<image>"):
+    with pytest.raises(images.DatasetLayoutError, match=r"no class folders.*1 loose images.*<class>/<image>"):
         D.load_dataset("cifar10", "train", progress=False)
 
 
 def test_missing_split_is_a_layout_error(isolated):
     write_png(isolated / "cifar10" / "train" / "cat" / "a.png")
-    with pytest.raises(D.DatasetLayoutError, match=r"missing split folder .*test.*Found \['train'\]"):
+    with pytest.raises(images.DatasetLayoutError, match=r"missing split folder .*test.*Found \['train'\]"):
         D.load_dataset("cifar10", "test", progress=False)
 
 
 def test_empty_class_folder_is_named(isolated):
     write_png(isolated / "cifar10" / "train" / "cat" / "a.png")
     (isolated / "cifar10" / "train" / "dog").mkdir()
-    with pytest.raises(D.DatasetLayoutError, match=r"class folder .*dog holds no images"):
+    with pytest.raises(images.DatasetLayoutError, match=r"class folder .*dog holds no images"):
         D.load_dataset("cifar10", "train", progress=False)
 
 
@@ -68,7 +70,7 @@ def test_corrupt_image_error_names_the_file_or_is_skipped(isolated):
     write_png(isolated / "cifar10" / "train" / "cat" / "a.png")
     bad = isolated / "cifar10" / "train" / "cat" / "b.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    with pytest.raises(D.CorruptImageError, match=r"b\.png.*on_corrupt='skip'"):
+    with pytest.raises(images.CorruptImageError, match=r"b\.png.*on_corrupt='skip'"):
         D.load_dataset("cifar10", "train", progress=False)
     with pytest.warns(UserWarning, match=r"skipped 1 corrupt image.*b\.png"):
         data = D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip")
@@ -116,14 +118,14 @@ def test_imagenette_torchvision_layout(isolated):
 
 def test_subsample_is_class_balanced_and_stable():
     items = [(f"f{i}", i % 4) for i in range(400)]
-    a, b = D.subsample(items, 40), D.subsample(items, 40)
+    a, b = images.subsample(items, 40), images.subsample(items, 40)
     assert a == b and len(a) == 40
     assert sorted({lab for _, lab in a}) == [0, 1, 2, 3]
     assert all(sum(1 for _, lab in a if lab == c) == 10 for c in range(4))
 
 
 def test_display_path_hides_machine_paths():
-    shown = D.display_path(D.PROJECT_ROOT / "data" / "cache")
+    shown = display_path(PROJECT_ROOT / "data" / "cache")
     assert shown == os.path.join("data", "cache")
 
 

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from alexnet_lib import data as D
+from alexnet_lib import images as I
 from alexnet_lib.images import UnreadableDataError
 from alexnet_lib.storage import CACHE_VERSIONS_KEPT, SPLIT_PLAIN, SPLIT_TENSORS, save_checked
 
@@ -45,11 +46,11 @@ def two_splits(root, train=("cat", "dog"), test=("cat", "dog")):
 # -------------------------------------------------------------------- 5. class lists
 def test_splits_must_have_the_same_class_folders(root):
     two_splits(root, test=("cat",))
-    with pytest.raises(D.DatasetLayoutError, match=r"different class folders \(only in train/: dog\).*Add the missing"):
+    with pytest.raises(I.DatasetLayoutError, match=r"different class folders \(only in train/: dog\).*Add the missing"):
         D.load_dataset("cifar10", "test", progress=False)
     two_splits(root / "other", test=("cat", "dog", "eel"))
     os.environ["ALEXNET_DATA"] = str(root / "other")
-    with pytest.raises(D.DatasetLayoutError, match=r"only in test/: eel"):
+    with pytest.raises(I.DatasetLayoutError, match=r"only in test/: eel"):
         D.load_dataset("cifar10", "train", progress=False)
 
 
@@ -78,7 +79,7 @@ def test_a_16_bit_png_decodes_by_its_high_byte(tmp_path):
     path = tmp_path / "deep.png"
     Image.fromarray(values).save(path)
     assert Image.open(path).mode.startswith("I")  # really a 16-bit grey PNG
-    decoded = D.decode_image(path)
+    decoded = I.decode_image(path)
     expected = (values // 256).astype(np.uint8)  # 65535 is white, 32768 is mid grey
     assert decoded.shape == (2, 4, 3) and all((decoded[..., c] == expected).all() for c in range(3))
 
@@ -138,9 +139,9 @@ def test_a_broken_labels_csv_is_named_with_its_line(root, table, words):
     folder = root / "imagenet-samples"
     image(folder / "a.JPEG")
     (folder / "labels.csv").write_text(table)
-    with pytest.raises(D.DatasetLayoutError, match=words):
+    with pytest.raises(I.DatasetLayoutError, match=words):
         D.load_dataset("imagenet-samples", "all", progress=False)
-    with pytest.raises(D.DatasetLayoutError, match=words):
+    with pytest.raises(I.DatasetLayoutError, match=words):
         D.imagenet_samples()
 
 
@@ -187,7 +188,7 @@ def test_a_cache_decoded_with_on_corrupt_skip_does_not_hide_the_corrupt_file(roo
         D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip")
     with pytest.warns(UserWarning, match=r"skipped 1 corrupt image.*when this split was decoded.*b\.png"):
         assert D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip").info["from_cache"]
-    with pytest.raises(D.CorruptImageError, match=r"b\.png: it was left out .*on_corrupt='skip'.*--on-corrupt skip"):
+    with pytest.raises(I.CorruptImageError, match=r"b\.png: it was left out .*on_corrupt='skip'.*--on-corrupt skip"):
         D.load_dataset("cifar10", "train", progress=False)
 
 
@@ -301,14 +302,14 @@ def test_a_decompression_bomb_is_a_corrupt_image_named_and_skipped(root):
     """10^10 pixels, over twice PIL's limit: PIL raises its own error, which was a traceback."""
     two_splits(root)
     bomb = png_claiming(root / "cifar10" / "train" / "cat" / "bomb.png", 100_000, 100_000)
-    with pytest.raises(D.CorruptImageError, match=r"cannot decode image .*bomb\.png: .*decompression bomb.*"
+    with pytest.raises(I.CorruptImageError, match=r"cannot decode image .*bomb\.png: .*decompression bomb.*"
                                                   r"on_corrupt='skip'.*MAX_IMAGE_PIXELS"):
         D.load_dataset("cifar10", "train", progress=False)
     with pytest.warns(UserWarning, match=r"skipped 1 corrupt image.*bomb\.png"):
         data = D.load_dataset("cifar10", "train", progress=False, on_corrupt="skip")
     assert len(data) == 2 and data.info["skipped"] == [str(bomb)]
     with pytest.warns(UserWarning, match=r"skipping corrupt image .*bomb\.png"):
-        stream = D.ImageFolderStream(root / "cifar10" / "train", size=8, on_corrupt="skip")
+        stream = I.ImageFolderStream(root / "cifar10" / "train", size=8, on_corrupt="skip")
         assert stream[1][1] == -1  # cat/a.png, cat/bomb.png, dog/a.png: the trainer drops label -1
 
 
@@ -319,7 +320,7 @@ def test_an_image_just_over_pils_limit_is_refused_too(root, monkeypatch):
         image(root / "cifar10" / split / "cat" / "big.png", size=(8, 8))  # 64 pixels: over 40, under twice 40
         image(root / "cifar10" / split / "dog" / "small.png", size=(6, 6))  # 36 pixels
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)
-    with pytest.raises(D.CorruptImageError, match=r"cannot decode image .*big\.png: Image size \(64 pixels\) exceeds"):
+    with pytest.raises(I.CorruptImageError, match=r"cannot decode image .*big\.png: Image size \(64 pixels\) exceeds"):
         D.load_dataset("cifar10", "train", progress=False)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -352,7 +353,7 @@ def test_a_symbolic_link_that_dangles_or_loops_is_named(root, where, links, word
     for name, target in links.items():
         (split / name).parent.mkdir(parents=True, exist_ok=True)
         (split / name).symlink_to(target)
-    with pytest.raises(D.DatasetLayoutError, match=words + r".*Remove the link"):
+    with pytest.raises(I.DatasetLayoutError, match=words + r".*Remove the link"):
         D.load_dataset("cifar10", "train", progress=False)
 
 
@@ -400,21 +401,21 @@ def test_the_other_functions_name_their_wrong_argument(root):
     two_splits(root)
     png = root / "cifar10" / "train" / "cat" / "a.png"
     with pytest.raises(ValueError, match=r"size must be at least 1.*got 0") as caught:
-        D.decode_image(png, size=0)
+        I.decode_image(png, size=0)
     assert type(caught.value) is ValueError
     with pytest.raises(ValueError, match=r"size must be at least 1.*got -8"):
-        D.ImageFolderStream(root / "cifar10" / "train", size=-8)
+        I.ImageFolderStream(root / "cifar10" / "train", size=-8)
     with pytest.raises(ValueError, match=r"unknown on_corrupt='warn'"):
-        D.ImageFolderStream(root / "cifar10" / "train", on_corrupt="warn")
+        I.ImageFolderStream(root / "cifar10" / "train", on_corrupt="warn")
     with pytest.raises(ValueError, match=r"limit must be a whole number.*got '5' \(a str\)"):
-        D.subsample([(png, 0)], "5")
+        I.subsample([(png, 0)], "5")
     with pytest.raises(ValueError, match=r"unknown dataset \['cifar10'\]"):
         D.find_dataset(["cifar10"])
     with pytest.raises(ValueError, match=r"download must be True or False or None, got 1\.0"):
         D.find_dataset("cifar10", download=1.0)
     with pytest.raises(ValueError, match=r"mode must be one of 'smoke', 'quick', 'full' or None"):
         D.find_dataset("cifar10", mode=3)
-    stream = D.ImageFolderStream(str(root / "cifar10" / "train"), size=8)  # a str names a folder as well
+    stream = I.ImageFolderStream(str(root / "cifar10" / "train"), size=8)  # a str names a folder as well
     assert len(stream) == 2 and stream[1][1] == 1
 
 

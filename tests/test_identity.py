@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from alexnet_lib import data as D
+from alexnet_lib import images
 from alexnet_lib.identity import data_identity
 
 
@@ -109,14 +110,14 @@ def test_a_change_in_place_is_seen_though_the_identity_is_kept(root):
 
 
 def test_a_streamed_split_is_identified_by_its_files_and_labels(root, tmp_path):
-    stream = D.ImageFolderStream(root / "cifar10" / "train", size=8)
+    stream = images.ImageFolderStream(root / "cifar10" / "train", size=8)
     shutil.copytree(root, tmp_path / "moved")
-    moved = D.ImageFolderStream(tmp_path / "moved" / "cifar10" / "train", size=8)
+    moved = images.ImageFolderStream(tmp_path / "moved" / "cifar10" / "train", size=8)
     ident = data_identity(stream)
     assert ident == data_identity(moved) and ident["items"] == 6 and ident["content"].startswith("files-sha256:")
     (tmp_path / "moved" / "cifar10" / "train" / "dog" / "2.png").rename(tmp_path / "moved" / "cifar10" / "train"
                                                                        / "dog" / "3.png")
-    assert data_identity(D.ImageFolderStream(tmp_path / "moved" / "cifar10" / "train", size=8)) != ident
+    assert data_identity(images.ImageFolderStream(tmp_path / "moved" / "cifar10" / "train", size=8)) != ident
 
 
 real = pytest.mark.skipif(not os.environ.get("ALEXNET_DATA"), reason="set ALEXNET_DATA to the shared data to run")

@@ -309,7 +309,7 @@ def test_a_machine_without_cuda_tries_nothing_and_says_nothing(fresh):
         assert lrn_gpu._STATE["loaded"] is None and not lrn_gpu.supports(x)
         assert not lrn_gpu.available()
     assert lrn_gpu._STATE["error"] == "no CUDA device" and lrn_gpu._KERNELS == {}
-    tree = ast.parse((ROOT / "alexnet_lib" / "lrn_gpu.py").read_text())
+    tree = ast.parse((ROOT / "alexnet_lib" / "lrn" / "gpu.py").read_text())
     top_level = [a.name for node in tree.body if isinstance(node, ast.Import) for a in node.names]
     top_level += [node.module for node in tree.body if isinstance(node, ast.ImportFrom)]
     assert not [m for m in top_level if m and m.split(".")[0] == "triton"]

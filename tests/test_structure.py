@@ -152,6 +152,12 @@ def imports_of(source: str, module: str | None = None) -> list:
         else:
             continue
         out += [(node.lineno, target, a.name) for a in node.names]
+    # a module imported whole (``from alexnet_lib import data as D``): every ``D.name`` it is used for
+    modules = {a.asname or a.name: f"alexnet_lib.{a.name}" for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.ImportFrom) and node.module == "alexnet_lib" for a in node.names}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            out.append((node.lineno, modules[node.value.id], node.attr))
     return out
 
 
@@ -176,6 +182,8 @@ def test_one_home_finder_sees_a_reexport():
     assert imports_of("from .a import f", "alexnet_lib.b") == [(1, "alexnet_lib.a", "f")]
     found = [(m, n) for _, m, n in imports_of("from alexnet_lib.b import f") if n not in defined[m]]
     assert found == [("alexnet_lib.b", "f")]  # b only imports f: importing it from b is a second home
+    used = imports_of("from alexnet_lib import b as B\nB.f()")
+    assert ("alexnet_lib.b", "f") in [(m, n) for _, m, n in used]  # so is reaching it as B.f
 
 
 def test_every_public_name_is_imported_from_its_one_home():
