@@ -239,9 +239,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule):
 
 
 # --------------------------------------------------------------------------- multiview testing
-def multiview_windows(image: int = 32, crop: int = 24, offsets=(0, 4, 8)) -> list[tuple[int, int]]:
-    """The (top, left) corners of the nine test crops, row by row: every pair of ``offsets``
-    (cuda-convnet's 0, b, 2b with b = crop_border = 4), in convdata.py's order, no flips."""
+def multiview_windows(image: int = 32, crop: int = 24, offsets=None) -> list[tuple[int, int]]:
+    """The (top, left) corners of the nine test crops, row by row: every pair of ``offsets``, in
+    convdata.py's order, no flips. By default cuda-convnet's 0, b, 2b with b = (image - crop) / 2,
+    its ``crop_border``: 0, 4, 8 for 24x24 crops of 32x32 images."""
+    if offsets is None:
+        border = (image - crop) // 2
+        offsets = (0, border, 2 * border)
     bad = [o for o in offsets if not 0 <= o <= image - crop]
     if bad or crop < 1:
         raise ValueError(f"crop offsets must lie in 0..{image - crop} for {crop}x{crop} crops of "

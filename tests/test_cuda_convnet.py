@@ -149,6 +149,7 @@ def test_the_nine_windows_are_offsets_0_4_8_each_way():
     assert torch.equal(crops[:, 4], x[:, :, 4:28, 4:28])
     assert torch.equal(crops[:, 6], x[:, :, 8:32, 0:24])
     assert torch.equal(crops[:, 8], x[:, :, 8:32, 8:32])
+    assert multiview_windows(12, 8) == [(t, s) for t in (0, 2, 4) for s in (0, 2, 4)]  # crop_border 2
     with pytest.raises(ValueError, match="offsets"):
         multiview_windows(32, 24, offsets=(0, 9))
 
