@@ -37,8 +37,9 @@ import torch.nn.functional as F
 from _common import add_malloc_flag, apply_malloc, count_flops, header, op_breakdown
 from torch import nn
 
-from alexnet_lib import cuda_convnet, lrn_cpu, transforms
+from alexnet_lib import cuda_convnet, transforms
 from alexnet_lib.layers import LocallyConnected2d
+from alexnet_lib.lrn import cpu as lrn_cpu
 from alexnet_lib.optim import PaperSGD
 from alexnet_lib.small_nets import CifarNet
 from alexnet_lib.train import sgd_step
