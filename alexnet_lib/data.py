@@ -235,9 +235,9 @@ class ImageTensors:
         return len(self.labels)
 
     def __repr__(self) -> str:
+        """What the data are (dataset, split, images), not where they lie on this machine (``.source``)."""
         n, c, h, w = self.images.shape
-        return (f"ImageTensors({self.name}/{self.split}: {n} images {c}x{h}x{w} uint8, {len(self.classes)} classes, "
-                f"from {display_path(self.source)})")
+        return f"ImageTensors({self.name}/{self.split}: {n} images {c}x{h}x{w} uint8, {len(self.classes)} classes)"
 
     def subset(self, index) -> "ImageTensors":
         index = torch.as_tensor(index)

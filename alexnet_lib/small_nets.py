@@ -18,6 +18,7 @@ from torch import nn
 from .layers import (
     ACTIVATIONS,
     POOLINGS,
+    FFTConv2d,
     LocallyConnected2d,
     LocalResponseNorm,
     PReLU,
@@ -125,7 +126,7 @@ class CifarNet(nn.Module):
             out = width(64)
         else:
             layers = [nn.Conv2d(3, width(64), 5, padding=2), act(64), max_pool(), norm(),
-                      nn.Conv2d(width(64), width(64), 5, padding=2), act(64), norm(), max_pool(),
+                      FFTConv2d(width(64), width(64), 5, padding=2), act(64), norm(), max_pool(),
                       LocallyConnected2d(width(64), width(64), size, 3, padding=1), act(64),
                       LocallyConnected2d(width(64), width(32), size, 3, padding=1), act(32)]
             out = width(32)
@@ -137,7 +138,7 @@ class CifarNet(nn.Module):
     def weight_layers(self) -> dict:
         """{"conv1": ..., "conv2": ..., "local3": ..., "local4": ..., "fc10": ...} of the lrn-pair net (the
         names of cuda-convnet's layer files); ValueError for the Figure 1 net."""
-        convs = [m for m in self.features if isinstance(m, (nn.Conv2d, LocallyConnected2d))]
+        convs = [m for m in self.features if isinstance(m, (nn.Conv2d, LocallyConnected2d))]  # FFTConv2d too
         if self.kind != "lrn-pair" or len(convs) != 4:
             raise ValueError("cuda-convnet's layer names (conv1, conv2, local3, local4, fc10) are those of the "
                              "lrn-pair net; build CifarNet('lrn-pair')")
