@@ -276,9 +276,10 @@ def earlier_run_files(folder, log=None) -> tuple[list[Path], str]:
     return files, "; ".join(parts)
 
 
-def check_log_is_this_run(log, history: dict) -> None:
+def check_log_is_this_run(log, history: dict, checkpoint=None) -> None:
     """RunFolderError if the log file ``log`` holds another run than the checkpoint's ``history``
-    (their common epochs differ): resuming would overwrite it."""
+    (their common epochs differ): resuming would overwrite it. The message names both, since either
+    may be the stranger (a checkpoint copied into the folder, or a log)."""
     log = Path(log)
     if not log.is_file():
         return
@@ -289,9 +290,11 @@ def check_log_is_this_run(log, history: dict) -> None:
     ours = json.loads(json.dumps(history["epochs"], default=str))
     n = min(len(ours), len(logged or []))
     if logged is None or logged[:n] != ours[:n]:
+        theirs = f"`{history.get('meta', {}).get('command', '?')}`, {len(ours)} epoch(s)"
+        where = f"the checkpoint {shown(checkpoint)}" if checkpoint else "the checkpoint"
         raise RunFolderError(
-            f"{shown(log)} holds {_log_summary(log)}, not this run's log; resuming would overwrite it. "
-            "Choose another --log, or move that file away."
+            f"{shown(log)} holds {_log_summary(log)}, but {where} is of another run ({theirs}); resuming "
+            "would mix the two. Move the other run's file (the log or the checkpoint) away, or choose another --log."
         )
 
 

@@ -147,7 +147,7 @@ def prepare_run(args, explicit: set, out: Path, rank: int):
                     "--out. Only --lr may change on resume (it is applied from the next step)."
                 )
             if rank == 0:
-                check_log_is_this_run(Path(args.log) if args.log else log, state["history"])
+                check_log_is_this_run(Path(args.log) if args.log else log, state["history"], path)
             return (state, path), []
     files, what = earlier_run_files(out, log) if rank == 0 else ([], "")
     if files == [log] and args.log and not args.overwrite and not _is_training_log(log):

@@ -97,3 +97,18 @@ def test_a_checkpoint_without_its_random_state_is_named(run, data):
     save_atomically(state, newest, what="checkpoint")
     proc = run_cli("train", "--out", run, "--resume", "--epochs", "2", env=env)
     readable_error(proc, "CheckpointError", "random state lacks", "cannot continue the run exactly")
+
+
+def test_another_runs_checkpoint_in_a_run_folder_is_named_with_the_log(tmp_path, data, run):
+    _, env = data
+    other = run_cli("train", *TINY_RUN, "--epochs", "1", "--seed", "1", "--out", tmp_path / "other", env=env)
+    assert other.returncode == 0, other.stderr[-2000:]
+    for old in checkpoint_paths(run):  # the user copied the other run's checkpoint into this folder
+        old.unlink()
+    stranger = checkpoint_paths(tmp_path / "other")[0]
+    shutil.copy(stranger, run / stranger.name)
+    before = snapshot(run)
+    proc = run_cli("train", "--out", run, "--resume", "--epochs", "2", env=env)
+    readable_error(proc, "RunFolderError", "log.json holds a log of 1 epoch(s)", f"{stranger.name} is of another run",
+                   "--seed 1", "Move the other run's file")
+    assert snapshot(run) == before
