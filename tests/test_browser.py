@@ -442,8 +442,6 @@ def test_the_code_a_reader_sees_is_measured(pages):
 
 
 @needs_browser
-@pytest.mark.xfail(strict=False, reason="issue 22: the chapters' code cells are being rewritten to fit their box; "
-                                        "remove this mark when they are")
 def test_every_shown_code_block_fits_its_box(pages):
     offenders = report(pages, code_problems)
     summary = describe_counts(code_width_counts(pages), WINDOW_WIDTH)
