@@ -192,8 +192,10 @@ def read_log(path) -> tuple:
     meta, epochs = blob["meta"], blob["epochs"]
     if not isinstance(meta, dict) or not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
         return None, "has a meta that is not an object, or epochs that are not a list of epoch records"
-    if epochs and not isinstance(epochs[-1].get("val_top1"), (int, float)):
-        return None, f"its last epoch record (of {len(epochs)}) has no test error (val_top1)"
+    # a run may score its test set every few epochs (--eval-every): the last record of such a run,
+    # stopped between two scorings, has none; a log in which no record has one is damaged
+    if epochs and not any(isinstance(e.get("val_top1"), (int, float)) for e in epochs):
+        return None, f"none of its {len(epochs)} epoch records has a test error (val_top1)"
     return History(meta, epochs), None
 
 

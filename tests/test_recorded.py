@@ -150,7 +150,7 @@ def test_an_older_log_without_provenance_is_unknown_and_not_counted(results):
     ("[1, 2]", "holds a list, not a training log (an object with meta and epochs)"),
     ('{"epochs": []}', "lacks meta: it is not a whole training log"),
     ('{"meta": {}, "epochs": {}}', "has a meta that is not an object, or epochs that are not a list of epoch records"),
-    ('{"meta": {}, "epochs": [{"epoch": 1}]}', "its last epoch record (of 1) has no test error (val_top1)"),
+    ('{"meta": {}, "epochs": [{"epoch": 1}]}', "none of its 1 epoch records has a test error (val_top1)"),
     (b"\xff\xfe", "is not text"),
 ])
 def test_a_damaged_log_is_named_with_what_is_wrong_and_never_raises(results, text, damage):
