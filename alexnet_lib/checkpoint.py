@@ -255,12 +255,21 @@ def save_checkpoint(state: dict, directory, epoch: int, step_in_epoch: int, keep
 
 
 # --------------------------------------------------------------- one run per folder
-def _log_summary(path: Path) -> str:
+def read_training_log(path) -> dict | None:
+    """The training log at ``path`` as {"meta": ..., "epochs": [...]}, or None for a file that is not one."""
     try:
         blob = json.loads(Path(path).read_text())
-        return f"a log of {len(blob['epochs'])} epoch(s) of `{blob['meta'].get('command', '?')}`"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(blob, dict) and isinstance(blob.get("meta"), dict) and isinstance(blob.get("epochs"), list)
+    return blob if ok else None
+
+
+def _log_summary(path: Path) -> str:
+    blob = read_training_log(path)
+    if blob is None:
         return "a file that is not a training log"
+    return f"a log of {len(blob['epochs'])} epoch(s) of `{blob['meta'].get('command', '?')}`"
 
 
 def earlier_run_files(folder, log=None) -> tuple[list[Path], str]:

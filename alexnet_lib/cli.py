@@ -42,6 +42,7 @@ from .checkpoint import (
     earlier_run_files,
     load_checkpoint,
     load_latest_checkpoint,
+    read_training_log,
 )
 from .data import load_dataset
 from .evaluate import evaluate
@@ -150,7 +151,7 @@ def prepare_run(args, explicit: set, out: Path, rank: int):
                 check_log_is_this_run(Path(args.log) if args.log else log, state["history"], path)
             return (state, path), []
     files, what = earlier_run_files(out, log) if rank == 0 else ([], "")
-    if files == [log] and args.log and not args.overwrite and not _is_training_log(log):
+    if files == [log] and args.log and not args.overwrite and read_training_log(log) is None:
         raise RunFolderError(f"--log {args.log} is an existing file that is not a training log; a new run would "
                              "overwrite it. Choose another --log, or move that file away.")
     if files and not args.overwrite:
@@ -170,14 +171,6 @@ def stored_log_path(config: dict, out: Path) -> str | None:
         return None
     inside = Path(log).is_relative_to(folder)
     return str(out / Path(log).relative_to(folder)) if inside else log
-
-
-def _is_training_log(path: Path) -> bool:
-    try:
-        blob = json.loads(path.read_text())
-        return isinstance(blob, dict) and {"meta", "epochs"} <= set(blob)
-    except (OSError, ValueError):
-        return False
 
 
 # ------------------------------------------------------------------------ commands

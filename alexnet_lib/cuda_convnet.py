@@ -310,14 +310,13 @@ def evaluate_multiview(model: nn.Module, images: torch.Tensor, labels: torch.Ten
     return {"loss": loss, **topk_errors(probs, labels)}
 
 
-def recipe_measures(recipe: str, epoch: int, evaluated: bool, model, train, holdout, val, augment, device) -> dict:
-    """What a recipe's epoch ``epoch`` (0-based) records beyond the trainer's own: the hold-out's error
-    while it is held out (in the epochs the test set is ``evaluated``), and the nine-crop test of
-    ``val`` after the schedule's last epoch (``val_multiview_*``), with its seconds."""
+def recipe_measures(recipe: str, epoch: int, evaluated: bool, model, held_out, val, augment, device) -> dict:
+    """What a recipe's epoch ``epoch`` (0-based) records beyond the trainer's own: the error on the
+    ``held_out`` images while they are held out (in the epochs the test set is ``evaluated``), and the
+    nine-crop test of ``val`` after the schedule's last epoch (``val_multiview_*``), with its seconds."""
     out, schedule = {}, recipe_schedule(recipe)
     if evaluated and uses_holdout_at(schedule, epoch):
-        held = train.subset(holdout[1])
-        out.update({f"holdout_{k}": v for k, v in evaluate(model, held, augment, device=device).items()})
+        out.update({f"holdout_{k}": v for k, v in evaluate(model, held_out, augment, device=device).items()})
     if epoch + 1 == total_epochs(schedule):
         t = time.perf_counter()
         views = evaluate_multiview(model, val.images, val.labels, augment.mean, crop=augment.crop, scale=augment.scale,

@@ -44,7 +44,8 @@ class RunKeeper:
         return FolderLock(self.folder) if self.folder and self.is_main else nullcontext()
 
     def newest(self) -> Path | None:
-        return checkpoint_paths(self.folder)[0] if self.folder and checkpoint_paths(self.folder) else None
+        held = checkpoint_paths(self.folder) if self.folder else []
+        return held[0] if held else None
 
     def refuse_another_run(self) -> None:
         """RunFolderError if the folder holds the checkpoints of a run that was not resumed."""

@@ -187,10 +187,10 @@ class Trainer:
         self.sync_every = 1 if self.device.type == "cpu" else 50
         self.optimizer = self._make_optimizer(model)
         self.scheduler = self._make_scheduler()
-        # cuda-convnet's recipe holds out one of its five training batches at first: a fixed,
-        # class-balanced fifth of the training set (10,000 of CIFAR-10's 50,000 images)
+        # cuda-convnet's recipe holds out one of its five training batches first: a class-balanced fifth
         self.holdout = (cuda_convnet.holdout_split(train_data.labels, cuda_convnet.holdout_size(train_data))
                         if config.recipe else None)
+        self.held_out = train_data.subset(self.holdout[1]) if config.recipe else None  # its images, scored
         self.aug_gen = torch.Generator()
         self.keeper = RunKeeper(config, self.rank, self.world)
         self.identity = {"train": data_identity(train_data), "val": data_identity(val_data)}
@@ -340,7 +340,7 @@ class Trainer:
         if not self.config.recipe or self.val_data is None:
             return {}
         return cuda_convnet.recipe_measures(self.config.recipe, self.epoch, "val_top1" in record, self.model,
-                                            self.train_data, self.holdout, self.val_data, self.augment, self.device)
+                                            self.held_out, self.val_data, self.augment, self.device)
 
     def _read_sums(self, sums: torch.Tensor, steps: int) -> None:
         """Add the metrics summed on the device since the last read to the epoch's totals; stop

@@ -8,6 +8,8 @@ import pytest
 
 from alexnet_lib import util
 
+from .helpers import cli_env, make_cifar_like
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,3 +42,12 @@ def no_data(tmp_path, monkeypatch):
 
     assert not [p for _, p in data_roots() if p.resolve().is_relative_to(ROOT)], "the real project is still searched"
     return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A two-class CIFAR-10 tree (16 train, 16 test images) and the environment of a CLI run that finds
+    it, made once per test file: the command-line fault tests' data."""
+    base = tmp_path_factory.mktemp("cli-data")
+    make_cifar_like(base / "root", per_class=8)
+    return base, cli_env(base / "root", base / "cache")

@@ -32,14 +32,6 @@ from .helpers import (
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """A two-class CIFAR-10 tree (16 train, 16 test images) and the environment that finds it."""
-    base = tmp_path_factory.mktemp("faults")
-    make_cifar_like(base / "root", per_class=8)
-    return base, cli_env(base / "root", base / "cache")
-
-
-@pytest.fixture(scope="module")
 def earlier_run(data):
     """A finished two-epoch run, made once; tests work on copies of it."""
     base, env = data

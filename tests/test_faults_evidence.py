@@ -11,14 +11,7 @@ import torch
 from alexnet_lib.checkpoint import checkpoint_paths
 from alexnet_lib.storage import save_atomically
 
-from .helpers import TINY_RUN, cli_env, make_cifar_like, readable_error, run_cli, snapshot
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    base = tmp_path_factory.mktemp("evidence")
-    make_cifar_like(base / "root", per_class=8)
-    return base, cli_env(base / "root", base / "cache")
+from .helpers import TINY_RUN, readable_error, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
