@@ -21,8 +21,10 @@ only modules above it in this list, so the list can be read top to bottom:
 - ``optim``: the update rule of §5 and the weight-decay groups
 - ``cuda_convnet``: cuda-convnet's CIFAR-10 recipe: per-layer init and rates, hold-out, schedules, nine-crop test
 - ``checkpoint``: checkpoint files, random states, the training log (``History``)
-- ``stats``: the one verdict procedure: effects, 95% t intervals, detectable effects, verdicts
+- ``tdist``: Student's t and the noncentral t by hand; the t test's power, the seeds it needs, Holm's adjustment
+- ``stats``: the one verdict procedure: the regime rule, effects, 95% t intervals, detectable effects, verdicts
 - ``claims``: the paper's claims, each defined once, judged by ``stats``; their records for chapter 9
+- ``report``: every claim's verdict at a glance, from the records: chapter 9's report card, the first page
 - ``analysis``: spread over seeds, epochs to a level, kernel chroma, neighbours
 - ``batches``: the data order of every epoch, per process and device
 - ``keeper``: the run keeper: a run's folder, checkpoints, log and resuming

@@ -1,14 +1,17 @@
 """The paper's claims, each defined once, and the records of how the book measured them.
 
 :data:`REGISTRY` holds every claim the book tests: its key, chapter, the paper's words and
-value, the metric, the direction the paper gives, the design (paired or not, on a log scale)
-and, where the design alone fixes it, how far the runs are from the paper's regime. A chapter
+value, the metric, the direction the paper gives, the design (paired, Welch or one-sample, on a
+log scale or not) and the paper's scale. A chapter
 judges a claim from its per-run values in a few lines::
 
-    claim = claims.judge("lrn_cifar", baseline=errors_without, variant=errors_with,
-                         scale="CIFAR-10, 2,500 images, 8 epochs", regime=regime)
+    runs = Scale(data="CIFAR-10", images=2_500, net="cifar-lrn-pair", recipe="the book's quick recipe", epochs=8)
+    claim = claims.judge("lrn_cifar", baseline=errors_without, variant=errors_with, runs=runs)
     claims.record(claim, P["mode"], P["seeds"])
 
+Each claim states, before its runs, the effect it is about (the paper's value, or where the paper
+gives no size the smallest effect of interest) and the paper's own scale (a ``stats.Scale``); the
+regime of a record follows from its runs' scale by ``stats.regime``, never from its results.
 :func:`judge` runs the one procedure (``stats.compare``) and returns a :class:`Claim`, the
 record that :func:`record` saves to ``<results>/claims/<key>.json`` and :func:`load` reads back
 for chapter 9. A record says which procedure judged it (``procedure``), whether it comes from a
@@ -26,7 +29,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
-from .stats import DESIGNS, VERDICTS, VERSION, Comparison, Regime, compare
+from .stats import VERDICTS, VERSION, Comparison, Regime, Scale, compare, regime
+from .tdist import DESIGNS
 from .util import device_description, display_path, git_commit, results_dir
 
 #: How an effect is shown: "points": the metric is a fraction, the effect is in percentage
@@ -48,13 +52,14 @@ class Definition:
     paper_effect: str  # the paper's words and numbers, with the section
     paper_says: str  # "lower" or "higher": the variant's side of the baseline in the paper
     metric: str  # what each run measures
+    paper_scale: Scale  # the data, net, recipe and epochs of the paper's measurement
     paper_value: float | None = None  # the paper's effect in the metric's units (ratios as ratios)
+    of_interest: float | None = None  # where the paper gives no size: the smallest effect of interest
     units: str = "points"
     digits: int = 1  # decimals of the effect when shown
     design: str = "paired"  # one of stats.DESIGNS
     baseline_label: str = ""
     variant_label: str = ""
-    regime: Regime | None = None  # where the design alone fixes it; else the chapter gives it
 
     def __post_init__(self):
         if self.paper_says not in ("lower", "higher"):
@@ -63,6 +68,16 @@ class Definition:
             raise ValueError(f"claim {self.key!r}: design must be one of {DESIGNS}, got {self.design!r}")
         if self.units not in UNITS:
             raise ValueError(f"claim {self.key!r}: units must be one of {tuple(UNITS)}, got {self.units!r}")
+        if (self.paper_value is None) == (self.of_interest is None):
+            raise ValueError(f"claim {self.key!r}: state the paper's value, or, where the paper gives no size, the "
+                             "smallest effect of interest (one of them)")
+        if not isinstance(self.paper_scale, Scale):
+            raise ValueError(f"claim {self.key!r}: paper_scale must be a stats.Scale, got {self.paper_scale!r}")
+
+    @property
+    def target(self) -> float:
+        """The effect the claim is about: the paper's value, else the smallest effect of interest."""
+        return self.paper_value if self.paper_value is not None else self.of_interest
 
     @property
     def log_scale(self) -> bool:
@@ -82,61 +97,75 @@ class Definition:
         return out
 
 
-POOLING_CIFAR = Regime(False, "a four-layer CIFAR-10 net on a subset, not AlexNet on ImageNet: the paper's effect "
-                              "(0.4 points of top-1) is for a net and data set far larger, so only its direction "
-                              "carries over")
+#: The paper's scales. ImageNet: "roughly 1.2 million training images" (§2), the net of §3.5 and
+#: the recipe of §5, "roughly 90 cycles". CIFAR-10's LRN pair: cuda-convnet's layers-conv-local
+#: nets (the book's ``cifar-lrn-pair``) on all 50,000 images by the 13% net's recipe of 160 epochs
+#: (../shared/REFERENCE.md §2; the paper's 11% net trained longer, which is not LRN alone).
+#: Figure 1: a four-layer net (the book's ``cifar-fig1``), each net's fastest learning rate, no
+#: regularisation, until 25% training error.
+IMAGENET = Scale(data="ImageNet", images=1_200_000, net="AlexNet", recipe="the paper's §5 recipe", epochs=90)
+CIFAR_13PCT = Scale(data="CIFAR-10", images=50_000, net="cifar-lrn-pair", recipe="cuda-convnet-13pct", epochs=160)
+CIFAR_FIG1 = Scale(data="CIFAR-10", images=50_000, net="cifar-fig1",
+                   recipe="Figure 1's recipe (each net's fastest learning rate, no regularisation)")
+HE_30 = Scale(data="ImageNet", images=1_280_000, net="He et al.'s 30-layer plain net", recipe="He et al.'s §4 recipe")
+HE_14 = Scale(data="ImageNet", images=1_280_000, net="He et al.'s 14-layer model", recipe="He et al.'s §4 recipe")
 POOLING_LABELS = {"baseline_label": "z=2, s=2 (non-overlapping)", "variant_label": "z=3, s=2 (overlapping)"}
-GAP = "generalisation gap: val top-1 error - train top-1 error (eval mode, centre crop)"
+#: overfitting claims: held-out error first (the gap comes second, in the record's details), compared
+#: after both nets converged or at matched training error; the chapter says which ({when})
+HELD_OUT = "val top-1 error (centre crop), {when}"
 
 _DEFINITIONS = [
     Definition(
         key="relu_speedup", chapter="02_relu_tanh", claim="ReLU reaches 25% training error faster than tanh",
         paper_effect="six times faster to 25% training error on CIFAR-10 (Figure 1: ~6 vs ~35 epochs)",
-        paper_says="lower", paper_value=1 / 6, units="ratio", digits=3,
+        paper_says="lower", paper_value=1 / 6, units="ratio", digits=3, paper_scale=CIFAR_FIG1,
         metric="epochs to 25% training error, ReLU / tanh (a ratio), on all 50,000 images",
         baseline_label="tanh, lr {tanh_lr:g}", variant_label="ReLU, lr {relu_lr:g}"),
     Definition(
         key="two_towers", chapter="03_multiple_gpus", claim="two towers beat one tower of half the kernels",
         paper_effect="-1.7 top-1 and -1.2 top-5 on ILSVRC (§3.2)", paper_says="lower", paper_value=-0.017,
-        metric="final val top-1 error: two towers minus one",
-        baseline_label="one tower (footnote control)", variant_label="two towers",
-        regime=Regime(False, "Imagenette's 10 classes for a few dozen epochs, not ILSVRC's 1000 for 90")),
+        paper_scale=IMAGENET, metric="final val top-1 error: two towers minus one",
+        baseline_label="one tower (footnote control)", variant_label="two towers"),
     Definition(
         key="lrn_cifar", chapter="04_lrn", claim="LRN lowers CIFAR-10 test error",
         paper_effect="CIFAR-10, four-layer CNN: 13% -> 11% test error (§3.3)", paper_says="lower", paper_value=-0.02,
-        metric="top-1 test error (fraction), with LRN minus without, paired by seed",
+        paper_scale=CIFAR_13PCT, metric="top-1 test error (fraction), with LRN minus without, paired by seed",
         baseline_label="layers-conv-local-13pct style, no LRN",
         variant_label="with 2 LRN layers (size 9, alpha 1e-3/9, beta 0.75, k 1)"),
     Definition(
         key="overlapping_pooling_error", chapter="05_overlapping_pooling", claim="overlapping pooling: test error",
         paper_effect="-0.4% top-1, -0.3% top-5 on ILSVRC (§3.4)", paper_says="lower", paper_value=-0.004, digits=2,
-        metric="top-1 test error (fraction), overlapping minus not", regime=POOLING_CIFAR, **POOLING_LABELS),
+        paper_scale=IMAGENET, metric="top-1 test error (fraction), overlapping minus not", **POOLING_LABELS),
     Definition(
         key="overlapping_pooling_gap", chapter="05_overlapping_pooling", claim="overlapping pooling: train-test gap",
         paper_effect="models with overlapping pooling 'slightly more difficult to overfit' (§3.4)",
-        paper_says="lower", digits=2, metric="test error minus training error at the end (fraction)",
-        regime=POOLING_CIFAR, **POOLING_LABELS),
+        paper_says="lower", of_interest=-0.005, digits=2, paper_scale=IMAGENET,
+        metric="test error minus training error at the end (fraction)", **POOLING_LABELS),
     Definition(
         key="augmentation_crops_flips", chapter="06_augmentation", claim="random crops and flips reduce overfitting",
         paper_effect="without crops and flips the network suffers from substantial overfitting (§4.1)",
-        paper_says="lower", metric=GAP, baseline_label="none", variant_label="crops + flips"),
+        paper_says="lower", of_interest=-0.01, paper_scale=IMAGENET, metric=HELD_OUT, baseline_label="none",
+        variant_label="crops + flips"),
     Definition(
         key="pca_colour", chapter="06_augmentation", claim="PCA colour augmentation lowers top-1 error",
         paper_effect="reduces top-1 error by over 1% (§4.1)", paper_says="lower", paper_value=-0.01,
-        metric="val top-1 error (centre crop)", baseline_label="crops + flips", variant_label="crops + flips + PCA"),
+        paper_scale=IMAGENET, metric="val top-1 error (centre crop)", baseline_label="crops + flips",
+        variant_label="crops + flips + PCA"),
     Definition(
         key="ten_crop", chapter="06_augmentation", claim="ten-crop testing lowers top-1 error",
-        paper_effect="39.0 -> 37.5 top-1 on ILSVRC-2010 (Table 1 footnote)", paper_says="lower", paper_value=-0.015,
-        metric="val top-1 error of the same models: ten crops minus centre crop",
+        paper_effect="39.0 -> 37.5 top-1 on ILSVRC-2010 (a footnote to §6's text, beside Table 1)",
+        paper_says="lower", paper_value=-0.015, paper_scale=IMAGENET, design="paired by image",
+        metric="val top-1 error of the same models: ten crops minus centre crop, per image (right 0, wrong 1)",
         baseline_label="centre crop", variant_label="ten crops"),
     Definition(
         key="dropout_overfitting", chapter="07_dropout", claim="dropout reduces overfitting",
         paper_effect="without dropout, the network exhibits substantial overfitting (§4.2)", paper_says="lower",
-        metric=GAP, baseline_label="no dropout", variant_label="dropout 0.5 on fc6, fc7"),
+        of_interest=-0.01, paper_scale=IMAGENET, metric=HELD_OUT, baseline_label="no dropout",
+        variant_label="dropout 0.5 on fc6, fc7"),
     Definition(
         key="dropout_iterations", chapter="07_dropout", claim="dropout roughly doubles the iterations to converge",
         paper_effect="roughly doubles the number of iterations required to converge (§4.2)", paper_says="higher",
-        paper_value=2.0, units="ratio", digits=2,
+        paper_value=2.0, units="ratio", digits=2, paper_scale=IMAGENET,
         metric="epochs until the training loss (eval mode) first falls to {threshold}: dropout / no dropout",
         baseline_label="no dropout", variant_label="dropout 0.5"),
     Definition(
@@ -144,7 +173,7 @@ _DEFINITIONS = [
         claim="conv1 towers specialise: one colour-agnostic, one colour-specific",
         paper_effect="Figure 3, §6.1: the 48 kernels on GPU 1 are largely colour-agnostic, the 48 on GPU 2 largely "
                      "colour-specific, in every run (modulo a renumbering of the GPUs)",
-        paper_says="higher", units="", digits=3,
+        paper_says="higher", of_interest=0.02, units="", digits=3, paper_scale=IMAGENET,
         metric="per run: the towers' gap in mean chroma of what training added to conv1, minus the 95th percentile "
                "of the gaps of random splits of the same kernels",
         baseline_label="random splits (95th percentile)", variant_label="the towers"),
@@ -153,22 +182,22 @@ _DEFINITIONS = [
         claim="fc7 neighbours share the query's class more often than pixel neighbours",
         paper_effect="Figure 4 (right), §6.1: the training images nearest in fc7 space to a test image show the "
                      "same object, though they are generally not close in L2 in pixel space",
-        paper_says="higher", design="welch",
-        metric="share of the {k} nearest training images (Euclidean) that have the query's class, over the "
-               "validation set",
-        baseline_label="pixel space (one value)", variant_label="fc7 space, trained network",
-        regime=Regime(False, "a small net on Imagenette's 10 classes, not AlexNet on ImageNet's 1000")),
+        paper_says="higher", of_interest=0.05, design="paired by image", paper_scale=IMAGENET,
+        metric="per query: share of the {k} nearest training images (Euclidean) that have the query's class",
+        baseline_label="pixel space", variant_label="fc7 space, trained network"),
     Definition(
         key="he_vs_xavier", chapter="11_prelu_he",
         claim="a 30-layer plain ReLU net stalls with Xavier init and learns with He init",
         paper_effect="30-layer net: He converges, Xavier completely stalls (He et al. 2015, Figure 3)",
-        paper_says="lower", metric="training top-1 error, last epoch: He minus Xavier",
+        paper_says="lower", of_interest=-0.10, paper_scale=HE_30,
+        metric="training top-1 error, last epoch: He minus Xavier",
         baseline_label="Xavier (std sqrt(1/n))", variant_label="He (std sqrt(2/n))"),
     Definition(
         key="prelu_vs_relu", chapter="11_prelu_he", claim="PReLU (channel-wise) beats ReLU",
         paper_effect="top-1 33.82 -> 32.64 (channel-wise), 32.71 (channel-shared); 14-layer model, ImageNet, 10-view",
-        paper_says="lower", paper_value=-0.0118, metric="test top-1 error, last epoch: PReLU minus ReLU",
-        baseline_label="ReLU", variant_label="PReLU, channel-wise"),
+        paper_says="lower", paper_value=-0.0118, paper_scale=HE_14,
+        metric="test top-1 error, last epoch: PReLU minus ReLU", baseline_label="ReLU",
+        variant_label="PReLU, channel-wise"),
 ]
 #: Every claim the book tests, by key, in the book's order.
 REGISTRY: dict[str, Definition] = {d.key: d for d in _DEFINITIONS}
@@ -192,11 +221,11 @@ class Claim:
 
     ``baseline`` and ``variant`` hold one value of ``metric`` per seed (or per run); the effect
     is variant − baseline (a ratio with ``log_scale``), judged by ``stats.compare`` with the
-    design, direction and regime recorded here, so :meth:`rejudge` recomputes the verdict from
-    the record. Anything a claim records beyond these goes in ``details``, stored beside them in
-    the same JSON object. ``procedure`` is the ``stats.VERSION`` that judged it (None: recorded
-    before versions); ``p_adjusted`` a p-value adjusted over a family of claims, by whoever
-    judges the family.
+    design, direction, target, regime and limit recorded here, so :meth:`rejudge` recomputes
+    the verdict from the record. ``runs`` is the runs' ``stats.Scale`` (as a dict), from which
+    ``regime`` follows. Anything a claim records beyond these goes in ``details``, stored beside
+    them in the same JSON object. ``procedure`` is the ``stats.VERSION`` that judged it;
+    ``p_adjusted`` a p-value adjusted over a family of claims, by whoever judges the family.
     """
 
     key: str
@@ -211,13 +240,16 @@ class Claim:
     baseline: list | None = None
     variant: list | None = None
     effect: float | None = None
-    effect_std: float | None = None  # the standard error of the effect
+    effect_se: float | None = None  # the standard error of the effect (of its log, for a ratio)
     paper_says: str = ""
     paper_value: float | None = None
-    paired: bool | None = None
+    target: float | None = None  # the paper's value, else the smallest effect of interest
+    design: str = ""  # one of stats.DESIGNS
     log_scale: bool = False
+    limit: float | None = None  # what each run was allowed, where a run may never reach the level
+    runs: dict | None = None  # the runs' stats.Scale
     regime: str = ""  # how the runs differ from the paper's regime ("" when comparable)
-    comparison: dict | None = None  # stats.Comparison: the interval, df, detectable effect
+    comparison: dict | None = None  # stats.Comparison: the interval, p, detectable effect, seeds needed
     source: str = "chapter"  # one of SOURCES
     measures: str = ""  # the registry key of the claim measured, when the record's key differs
     procedure: int | None = None
@@ -257,30 +289,33 @@ class Claim:
 
     def rejudge(self) -> Comparison:
         """The one procedure run again on the recorded per-run values."""
-        return compare(self.baseline, self.variant, self.paper_says, paired=bool(self.paired),
-                       regime=Regime(not self.regime, self.regime), log_scale=self.log_scale)
+        spec = definition(self.claim_key)
+        return compare(self.baseline, self.variant, self.paper_says, design=self.design,
+                       regime=Regime(not self.regime, self.regime), log_scale=self.log_scale, target=self.target,
+                       target_is_paper=spec.paper_value is not None, limit=self.limit)
 
     def summary(self) -> str:
-        """'−8.2 [−26.2, +9.8] points (paired, n=3); detectable ... -> not detected', in the claim's
-        units (see :data:`UNITS`), recomputed from the per-run values."""
+        """'−8.2 [−26.2, +9.8] points (paired, n=3); paper −2.0; detectable ... -> inconclusive', in
+        the claim's units (see :data:`UNITS`), recomputed from the per-run values."""
         if self.baseline is None:
             return f"{self.verdict}: {self.details.get('why', 'no per-run values')}"
-        spec = REGISTRY.get(self.claim_key)
-        factor, unit = UNITS[spec.units] if spec else (1.0, "")
-        return self.rejudge().summary(scale=factor, digits=spec.digits if spec else 1, unit=unit)
+        spec = REGISTRY[self.claim_key]
+        factor, unit = UNITS[spec.units]
+        return self.rejudge().summary(scale=factor, digits=spec.digits, unit=unit)
 
     def to_json(self) -> dict:
         """One flat JSON object: the fields, then the details, then the run's metadata. Fields
         that do not apply (no per-run values, no interval, defaults of later fields) are left out,
-        so an older record is written back as it was read."""
+        so a record is written back as it was read."""
         blob = {k: v for k, v in asdict(self).items() if k not in ("details", "meta")}
         if self.baseline is None:
-            for k in ("baseline_label", "variant_label", "baseline", "variant", "effect_std"):
+            for k in ("baseline_label", "variant_label", "baseline", "variant", "effect_se"):
                 blob.pop(k)
         if self.comparison is None:
-            for k in ("paper_says", "paper_value", "paired", "log_scale", "regime", "comparison"):
+            for k in ("paper_says", "paper_value", "target", "design", "log_scale", "regime", "comparison"):
                 blob.pop(k)
-        for k, default in (("source", "chapter"), ("measures", ""), ("procedure", None), ("p_adjusted", None)):
+        for k, default in (("source", "chapter"), ("measures", ""), ("procedure", None), ("p_adjusted", None),
+                           ("limit", None), ("runs", None)):
             if blob[k] == default:
                 blob.pop(k)
         return {**blob, **self.details, "meta": self.meta}
@@ -296,26 +331,37 @@ def _finite(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def judge(key: str, baseline, variant, *, scale: str, regime: Regime | None = None, details: dict | None = None,
+def _plain(values) -> list:
+    """Per-run values (or, paired by image, per seed a list of per-image values) as plain floats."""
+    return [_plain(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") and getattr(v, "ndim", 0)
+            else float(v) for v in values]
+
+
+def judge(key: str, baseline, variant, *, runs: Scale, scale: str = "", limit=None, details: dict | None = None,
           **fields) -> Claim:
     """The claim ``key`` judged by the one procedure (``stats.compare``) from per-run values.
 
-    ``scale`` says what the runs were (data, net, epochs, seeds). ``regime`` (``Regime(comparable,
-    note)``) says how far they are from the paper's setting; default: the registry's, else
-    comparable. A claim whose interval excludes zero in the paper's direction "replicates" only
-    in a comparable regime; otherwise it holds in "direction only". ``fields`` fill in the
-    ``{fields}`` of the claim's metric and labels; ``details`` are stored beside the verdict.
+    ``runs`` (a ``stats.Scale``) says what the runs were; the regime follows from it and the
+    paper's scale by ``stats.regime``. ``scale`` adds what ``runs`` does not say (seeds, test
+    set, learning rates). ``limit``: what each run was allowed, where a run that never reached
+    the level is ``inf``. ``fields`` fill in the ``{fields}`` of the claim's metric and labels;
+    ``details`` are stored beside the verdict.
     """
     spec = definition(key)
     texts = spec.filled(**fields)
-    regime = regime or spec.regime or Regime(True, "")
-    paired = spec.design == "paired"
-    result = compare(baseline, variant, spec.paper_says, paired=paired, regime=regime, log_scale=spec.log_scale)
+    if not isinstance(runs, Scale):
+        raise ValueError(f"claim {key!r}: runs must be a stats.Scale (what the runs were), got {runs!r}")
+    regime_ = regime(runs, spec.paper_scale)
+    result = compare(baseline, variant, spec.paper_says, design=spec.design, regime=regime_,
+                     log_scale=spec.log_scale, target=spec.target, target_is_paper=spec.paper_value is not None,
+                     limit=limit)
+    described = runs.describe() + (f"; {scale}" if scale else "")
     return Claim(key=key, claim=spec.claim, chapter=spec.chapter, paper_effect=spec.paper_effect,
-                 verdict=result.verdict, scale=scale, baseline=[float(x) for x in baseline],
-                 variant=[float(x) for x in variant], effect=_finite(result.effect),
-                 effect_std=_finite(result.standard_error), paper_says=spec.paper_says, paper_value=spec.paper_value,
-                 paired=paired, log_scale=spec.log_scale, regime="" if regime.comparable else regime.note,
+                 verdict=result.verdict, scale=described, baseline=_plain(baseline),
+                 variant=_plain(variant), effect=_finite(result.effect),
+                 effect_se=_finite(result.standard_error), paper_says=spec.paper_says, paper_value=spec.paper_value,
+                 target=spec.target, design=spec.design, log_scale=spec.log_scale,
+                 limit=None if limit is None else float(limit), runs=asdict(runs), regime=regime_.note,
                  comparison={k: _finite(v) for k, v in result.to_json().items()}, procedure=VERSION,
                  details=details or {}, **texts)
 

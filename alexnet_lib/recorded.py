@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .checkpoint import History
 from .claims import judge
-from .stats import Regime
+from .stats import Scale
 from .util import display_path, results_dir
 
 FOLDER = "full_scale"
@@ -66,10 +66,14 @@ ARMS = {
 }
 SEEDS_OF = {"paper_init": (0,)}
 
-#: how far the Imagenette runs are from the paper's: its net and recipe, not its data
-IMAGENETTE_REGIME = Regime(False, "the paper's full-width net and 90-epoch recipe, but on Imagenette (10 classes, "
-                                  "3,000 training images), not ILSVRC (1000 classes, 1.2 million): only the direction "
-                                  "of the effect carries over")
+#: what the runs of each group are, for the regime rule (``stats.regime``): the LRN pair is
+#: cuda-convnet's own nets and recipe on all of CIFAR-10; the pooling pair is chapter 5's net and
+#: recipe on all of CIFAR-10; the Imagenette arms are the paper's net and 90 epochs, on Imagenette
+CIFAR_LRN_RUNS = Scale(data="CIFAR-10", images=50_000, net="cifar-lrn-pair", recipe="cuda-convnet-13pct", epochs=160)
+CIFAR_POOLING_RUNS = Scale(data="CIFAR-10", images=50_000, net="cifar-fig1",
+                           recipe="chapter 5's recipe (lr 0.001, no augmentation or weight decay)", epochs=60)
+IMAGENETTE_RUNS = Scale(data="Imagenette", images=3_000, net="AlexNet", epochs=90,
+                        recipe="the paper's §5 recipe with He init and lr/10 after 4 epochs without progress")
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,14 @@ class FullScale:
     paper_says: str = "lower"
     paper_value: float | None = None
     key: str = "val_top1"  # what the last epoch's record gives as the run's test error
+    runs: Scale = IMAGENETTE_RUNS  # what the runs are, for the regime rule
 
 
 COMPARISONS = {
     "lrn_cifar": FullScale("lrn_cifar", "lrn_cifar_without", "lrn_cifar_with", paper_value=-0.02,
-                           key="val_multiview_top1"),
+                           key="val_multiview_top1", runs=CIFAR_LRN_RUNS),
     "overlapping_pooling_cifar": FullScale("overlapping_pooling_error", "pool_cifar_nonoverlapping",
-                                           "pool_cifar_overlapping", paper_value=-0.004),
+                                           "pool_cifar_overlapping", paper_value=-0.004, runs=CIFAR_POOLING_RUNS),
     "two_towers": FullScale("two_towers", "one_tower", "alexnet", paper_value=-0.017),
     "overlapping_pooling_imagenette": FullScale("overlapping_pooling_error", "nonoverlapping", "alexnet",
                                                 paper_value=-0.004),
@@ -345,20 +350,19 @@ def final_errors(arm: str, seeds, key: str = "val_top1") -> list:
     return [logs[s].epochs[-1][key] for s in seeds]
 
 
-def judge_full_scale(name: str, regime: Regime | None = None):
+def judge_full_scale(name: str):
     """The comparison's verdict on its finished seed pairs (None while fewer than two are
     finished): the final test top-1 error, variant minus baseline, paired by seed, judged as the
-    claim it measures (``claims.REGISTRY``) and recorded as ``<name>_full``. ``regime``: how far
-    the runs are from the paper's (default: the claim's)."""
+    claim it measures (``claims.REGISTRY``), its regime from the runs' scale (``FullScale.runs``),
+    and recorded as ``<name>_full``."""
     c = COMPARISONS[name]
     p = progress_of(c)
     seeds = p["finished_pairs"]
     if len(seeds) < 2:
         return None
-    scale = (f"the paper's scale: {len(seeds)} seeds per arm, {p['planned']} epochs, on "
-             + ", ".join(p["devices"]))
-    claim = judge(c.claim, final_errors(c.baseline, seeds, c.key),
-                  final_errors(c.variant, seeds, c.key), scale=scale, regime=regime)
+    scale = f"{len(seeds)} seeds per arm, on " + ", ".join(p["devices"])
+    claim = judge(c.claim, final_errors(c.baseline, seeds, c.key), final_errors(c.variant, seeds, c.key),
+                  runs=c.runs, scale=scale)
     return replace(claim, key=f"{name}_full", measures=c.claim, source="paper scale", baseline_label=c.baseline,
                    variant_label=c.variant, metric="final test top-1 error (fraction), paired by seed")
 

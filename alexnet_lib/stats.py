@@ -1,31 +1,61 @@
 """The one verdict procedure of the book: an effect, its 95% t interval, and what it means.
 
-Every claim of the paper is judged the same way, fixed before the runs it judges:
+Every claim of the paper is judged the same way, by rules fixed here before the runs they judge
+(this is version 2 of the rules: :data:`VERSION`).
 
-1. **The effect** is variant − baseline, in the claim's metric. Where the arms are paired
-   (the same seeds, initialisations and data order; or the same models evaluated two ways)
-   the effect is the mean of the per-pair differences; otherwise it is the difference of the
-   means, with Welch's standard error and degrees of freedom. A ratio claim ("six times
-   faster") is judged on the logarithm of the ratio and reported as a ratio.
+1. **The effect** is variant − baseline, in the claim's metric. Where the arms are paired (the
+   same seeds, initialisations and data order; or the same models evaluated two ways) it is the
+   mean of the per-pair differences; otherwise the difference of the means, with Welch's
+   standard error and degrees of freedom. A constant reference (a value with no runs behind it,
+   such as a pixel-space baseline) is a *one-sample* design: the runs' mean minus the constant.
+   An arm of one run in a Welch design is refused: its variance is unknown, not zero. A ratio
+   claim ("six times faster") is judged on the logarithm of the ratio and reported as a ratio.
+   Where the same models are scored two ways on the same images (ten crops against the centre
+   crop), the design is *paired by image*: each seed's effect is the mean of its per-image
+   differences, with the standard error of that mean (McNemar's, for right/wrong); the effect
+   is the seeds' mean and its uncertainty is the images' (the seeds' SEs combined), so the
+   verdict is about these trained models on images like the test set's, and the spread between
+   seeds is shown beside it.
 2. **The interval** is the 95% confidence interval from Student's t distribution with those
-   degrees of freedom (not a flat two standard errors: with 3 seeds, t is 4.30, not 2).
-3. **The verdict:**
+   degrees of freedom (with 3 seeds, t is 4.30, not 2), and **p** is the two-sided t test's.
+3. **The target.** Every claim states, before its runs, the effect it is about: the paper's own
+   value, or, where the paper gives no size ("substantial overfitting"), the smallest effect of
+   interest. **The detectable effect** is the smallest effect the design finds at 80% power,
+   from the noncentral t distribution; **the seeds needed** are how many runs per arm the same
+   spread would need for the target to be detectable.
+4. **The regime** comes from the design, never from the results (:func:`regime`): the runs are
+   *comparable* to the paper's when they use the paper's data, all of it, the paper's net at its
+   width, the paper's recipe and at least its epochs; anything else is a smaller regime.
+5. **The verdict:**
 
-   - *replicates*: the interval excludes zero in the paper's direction, and the runs are in a
-     regime comparable to the paper's;
-   - *direction only*: the same, but the regime differs (the note says how), so only the sign
-     carries over;
-   - *not detected*: the interval includes zero. Beside it goes the smallest effect the design
-     could detect at 80% power, to compare with the paper's effect;
+   - *replicates*: the interval excludes zero in the paper's direction, the regime is
+     comparable, and the effect is the paper's size: the paper's value lies inside the
+     interval, or the effect is within :data:`MARGIN` (half to twice) of it;
+   - *direction only*: the interval excludes zero in the paper's direction, but the regime is
+     smaller or the size is not the paper's; the comparison says whether the effect is
+     smaller or larger than the paper's;
+   - *not detected*: the interval includes zero, and the design could have seen the target
+     (the detectable effect is no larger than the target);
+   - *inconclusive*: the interval includes zero, and the design could not have seen the
+     target (the detectable effect is larger), or no target was given;
    - *contradicted*: the interval excludes zero in the opposite direction;
-   - *cannot be tested here*: too few runs for an interval, or not run at this scale.
+   - *cannot be tested here*: no runs at this scale, or too few for an interval.
 
-Student's t is computed here (its CDF from the regularised incomplete beta function, and its
-quantiles by bisection), so the library needs no statistics package.
+Edge cases have rules of their own. **No spread** (paired differences all equal, such as 8, 8, 8
+epochs, or Welch arms that are each constant) gives no t interval: an exact test decides (the
+sign test for pairs, the permutation test for two constant arms), and differences within
+rounding (:data:`TOLERANCE` of the values' size) count as zero, so identical runs are never
+judged by float rounding. **A run that never reached a level** is ``inf``; with ``limit`` (the
+epochs each run was allowed) it counts at the limit, a bound, and a verdict survives only where
+the bound cannot have made it: a bound on the baseline can only make a real effect in the
+paper's direction look smaller, never create one.
 
-Bad input is refused by name, never judged: a value that is not a finite number (a NaN from a
-run that diverged) names its arm and position, and an empty arm, arms of unequal length in a
-paired design and degrees of freedom that are not a positive number are errors.
+**Many claims.** The book tests many claims at 95%; :func:`holm` adjusts their p-values by Holm's
+method over chapter 9's family, so a reader can see which verdicts survive the multiplicity.
+
+Student's t and the noncentral t are computed here (the CDF from the regularised incomplete beta
+function; the noncentral CDF by integrating the normal over the chi distribution), so the
+library needs no statistics package. Bad input is refused by name, never judged.
 """
 
 from __future__ import annotations
@@ -33,99 +63,20 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-VERDICTS = ("replicates", "direction only", "not detected", "contradicted", "cannot be tested here")
-DESIGNS = ("paired", "welch")
-CONFIDENCE = 0.95
-POWER = 0.80
+from .tdist import CONFIDENCE, DESIGNS, detectable_nc, positive, seeds_needed, t_cdf, t_quantile, to_float
+
+VERDICTS = ("replicates", "direction only", "inconclusive", "not detected", "contradicted",
+            "cannot be tested here")
+#: "The paper's size": an effect between half and twice the paper's (on the log scale for ratios).
+MARGIN = (0.5, 2.0)
+#: Differences smaller than this share of the values' size are rounding, not effects.
+TOLERANCE = 1e-9
 #: The version of these rules. Every claim record stores the version that judged it; raise it
 #: whenever the procedure changes, and record the claims again.
-VERSION = 1
+VERSION = 2
 
 
-# ------------------------------------------------------------------ Student's t, by hand
-def _betacf(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta function (modified Lentz's method)."""
-    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 400):
-        m2 = 2 * m
-        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _float(value) -> float:
-    """``value`` as a float; NaN for what is not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _positive(name: str, value, hint: str = "") -> float:
-    """``value`` as a float if it is a positive finite number, else a ValueError naming it."""
-    number = _float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a positive finite number{hint}, got {value!r}")
-    return number
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b), for 0 <= x <= 1."""
-    a, b = _positive("a", a), _positive("b", b)
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"x must be in [0, 1], got {x}")
-    if x in (0.0, 1.0):
-        return x
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom (df may be fractional, as Welch's is)."""
-    df = _check_df(df)
-    number = _float(t)
-    if math.isnan(number):
-        raise ValueError(f"t must be a number (not NaN), got {t!r}")
-    t = number
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The t with P(T <= t) = p, by bisection (to 1e-12)."""
-    df = _check_df(df)
-    if not 0.0 < _float(p) < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p!r}")
-    p = float(p)
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
-        if hi - lo < 1e-12:
-            break
-    return 0.5 * (lo + hi)
-
-
-def _check_df(df) -> float:
-    return _positive("df (the degrees of freedom)", df, " (for the normal distribution, a large df such as 1e6)")
-
-
-# ----------------------------------------------------------------------- the procedure
+# ----------------------------------------------------------------------- the regime
 @dataclass(frozen=True)
 class Regime:
     """Whether the runs are in a regime comparable to the paper's, and how they differ if not."""
@@ -135,32 +86,95 @@ class Regime:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """What a set of runs was, or what the paper's was: the data set, how many of its training
+    images, the net and its width, the recipe, and the epochs (None: each run until a level)."""
+
+    data: str
+    images: int
+    net: str
+    recipe: str
+    epochs: float | None = None
+    width: float = 1.0
+
+    def __post_init__(self):
+        for name in ("data", "net", "recipe"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"Scale.{name} must be a non-empty string, got {getattr(self, name)!r}")
+        if isinstance(self.images, bool) or not isinstance(self.images, int) or self.images < 1:
+            raise ValueError(f"Scale.images must be a positive whole number, got {self.images!r}")
+        if self.epochs is not None:
+            positive("Scale.epochs", self.epochs)
+        positive("Scale.width", self.width)
+
+    def describe(self) -> str:
+        """'CIFAR-10, 2,500 training images, layers-conv-local-13pct, ..., 8 epochs'."""
+        width = f" at width {self.width:g}" if self.width != 1 else ""
+        epochs = f"{self.epochs:g} epochs" if self.epochs else "until the level"
+        return f"{self.data}, {self.images:,} training images, {self.net}{width}, {self.recipe}, {epochs}"
+
+
+def regime(runs: Scale, paper: Scale) -> Regime:
+    """The rule: comparable when the runs use the paper's data, all of it, the paper's net at its
+    width, the paper's recipe and at least its epochs. The note lists every difference."""
+    for name, value in (("runs", runs), ("paper", paper)):
+        if not isinstance(value, Scale):
+            raise ValueError(f"{name} must be a stats.Scale, got {value!r}")
+    differences = []
+    if runs.data != paper.data:
+        differences.append(f"{runs.data}, not {paper.data}")
+    elif runs.images < paper.images:
+        differences.append(f"{runs.images:,} of the {paper.images:,} training images")
+    if runs.net != paper.net:
+        differences.append(f"{runs.net}, not {paper.net}")
+    if runs.width != paper.width:
+        differences.append(f"width {runs.width:g}, not {paper.width:g}")
+    if runs.recipe != paper.recipe:
+        differences.append(f"{runs.recipe}, not {paper.recipe}")
+    if paper.epochs and (runs.epochs or 0) < paper.epochs:
+        differences.append(f"{runs.epochs or 0:g} of the paper's {paper.epochs:g} epochs")
+    if not differences:
+        return Regime(True, "")
+    return Regime(False, "; ".join(differences) + ": a smaller regime than the paper's")
+
+
+# ----------------------------------------------------------------------- the procedure
+@dataclass(frozen=True)
 class Comparison:
     """The judged effect of one claim; every number in the claim's units (ratios as ratios)."""
 
-    design: str  # "paired" or "welch"
+    design: str  # one of DESIGNS
     paper_says: str  # "lower" or "higher": the variant's side of the baseline in the paper
-    n: int  # pairs (paired) or the smaller arm (welch)
+    n: int  # pairs (paired), runs (one-sample) or the smaller arm (welch)
     effect: float  # variant − baseline (a ratio variant / baseline when log_scale)
-    standard_error: float
+    standard_error: float  # of the effect (on the log scale for ratios)
     df: float
     ci_low: float
     ci_high: float
-    detectable: float  # the smallest effect the design detects with 80% power (same units)
+    p_value: float  # two-sided
+    detectable: float  # the smallest effect found at 80% power, in the paper's direction
+    target: float | None  # the paper's effect, or the smallest effect of interest
+    target_is_paper: bool
+    seeds_needed: int | None  # runs per arm to detect the target at this spread (None: > MAX_SEEDS)
+    size: str  # "like the paper's", "smaller than the paper's", "larger than the paper's", ""
     log_scale: bool
     verdict: str
     regime_note: str
+    note: str  # how an edge case was handled (no spread, runs that never reached the level)
 
     def to_json(self) -> dict:
         return asdict(self)
 
     def summary(self, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-        """'−2.1 [−3.9, −0.3] points (paired, n=3) -> replicates'."""
+        """'−2.1 [−3.9, −0.3] points (paired, n=3); paper −2.0; detectable −3.7 -> replicates'."""
         f = (lambda v: f"{v:.{digits}f}x") if self.log_scale else (lambda v: f"{v * scale:+.{digits}f}")
-        text = f"{f(self.effect)} [{f(self.ci_low)}, {f(self.ci_high)}]{unit} ({self.design}, n={self.n})"
-        if self.verdict == "not detected":
-            text += f"; detectable at 80% power: {f(self.detectable)}{unit}"
-        return f"{text} -> {self.verdict}"
+        interval = f" [{f(self.ci_low)}, {f(self.ci_high)}]" if math.isfinite(self.ci_low) else ""
+        text = f"{f(self.effect)}{interval}{unit} ({self.design}, n={self.n})"
+        if self.target is not None:
+            text += f"; {'paper' if self.target_is_paper else 'of interest'} {f(self.target)}"
+        if math.isfinite(self.detectable):
+            text += f"; detectable {f(self.detectable)}"
+        return f"{text} -> {self.verdict}" + (f" ({self.size})" if self.size else "")
 
 
 def _mean_sd(values: list) -> tuple[float, float]:
@@ -169,90 +183,258 @@ def _mean_sd(values: list) -> tuple[float, float]:
     return mean, (math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan"))
 
 
-def _arm(name: str, values) -> list[float]:
-    """The values of one arm as floats; a ValueError names the arm, and the position of a value that is
-    not a finite number."""
+def _arm(name: str, values, limit: float | None) -> tuple[list, list]:
+    """The values of one arm as floats, and the positions of runs that never reached the level
+    (``inf``, counted at ``limit``). A ValueError names the arm, and the position of a bad value."""
     try:
         if isinstance(values, (str, bytes)):
             raise TypeError
         values = list(values)
     except TypeError:
         raise ValueError(f"{name} must be a list of numbers, one per run, got {values!r}") from None
-    numbers = []
+    numbers, censored = [], []
     for i, v in enumerate(values):
         try:
             number = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"{name}[{i}] is {v!r}, not a number: each value is one run's result") from None
+        if number == math.inf and limit is not None:
+            numbers.append(limit)
+            censored.append(i)
+            continue
         if not math.isfinite(number):
+            hint = (" A run that never reached the level is inf: pass limit= (what each run was allowed) "
+                    "to count it there." if number == math.inf else "")
             raise ValueError(f"{name}[{i}] is {number}: every value must be a finite number. Leave out the run that "
-                             "gave it (it diverged, or was not measured), or run it again.")
+                             f"gave it (it diverged, or was not measured), or run it again.{hint}")
         numbers.append(number)
     if not numbers:
         raise ValueError(f"{name} is empty: each arm needs the values of its runs (one per run)")
-    return numbers
+    return numbers, censored
 
 
-def _estimate(baseline: list, variant: list, paired: bool) -> tuple[float, float, float, int]:
-    """(effect, standard error, degrees of freedom, n) of variant − baseline."""
-    if paired:
-        mean, sd = _mean_sd([v - b for b, v in zip(baseline, variant)])
-        n = len(baseline)
-        return mean, sd / math.sqrt(n), n - 1, n
-    (ma, sa), (mb, sb) = _mean_sd(baseline), _mean_sd(variant)
-    na, nb = len(baseline), len(variant)
-    va, vb = (sa * sa / na if na > 1 else 0.0), (sb * sb / nb if nb > 1 else 0.0)
-    se = math.sqrt(va + vb)
-    # Welch–Satterthwaite; an arm without spread (one value, or a constant) adds no degrees of freedom
-    parts = [(v, n) for v, n in ((va, na), (vb, nb)) if v > 0]
-    df = (se**4 / sum(v * v / (n - 1) for v, n in parts)) if parts else float("nan")
-    return mb - ma, se, df, min(na, nb)
+@dataclass(frozen=True)
+class _Estimate:
+    effect: float
+    se: float
+    df: float
+    n: int
+    sds: tuple  # the SDs seeds_needed takes: (of the differences,) or (baseline, variant)
+    no_spread: bool
 
 
-def compare(baseline, variant, paper_says: str, paired: bool = False, regime: Regime | None = None,
-            log_scale: bool = False) -> Comparison:
-    """Judge a claim from per-run values of the two arms (see the module docstring).
+def _estimate(baseline: list, variant: list, design: str) -> _Estimate:
+    """The effect variant − baseline with its standard error and degrees of freedom. Differences
+    and SDs within TOLERANCE of the values' size are rounding, and count as zero."""
+    size = max([abs(v) for v in baseline + variant] + [1.0]) * TOLERANCE
+    if design == "welch":
+        (ma, sa), (mb, sb) = _mean_sd(baseline), _mean_sd(variant)
+        sa, sb = (0.0 if s <= size else s for s in (sa, sb))
+        na, nb = len(baseline), len(variant)
+        va, vb = sa * sa / na, sb * sb / nb
+        se = math.sqrt(va + vb)
+        # Welch–Satterthwaite; an arm without spread adds no degrees of freedom
+        parts = [(v, n) for v, n in ((va, na), (vb, nb)) if v > 0]
+        df = se**4 / sum(v * v / (n - 1) for v, n in parts) if parts else float("nan")
+        effect = 0.0 if abs(mb - ma) <= size else mb - ma
+        return _Estimate(effect, se, df, min(na, nb), (sa, sb), se == 0)
+    reference = baseline * len(variant) if design == "one-sample" else baseline
+    diffs = [0.0 if abs(v - b) <= size else v - b for b, v in zip(reference, variant)]
+    mean, sd = _mean_sd(diffs)
+    n = len(diffs)
+    if n < 2:
+        return _Estimate(mean, float("nan"), float("nan"), n, (sd,), False)
+    sd = 0.0 if sd <= size else sd
+    return _Estimate(mean, sd / math.sqrt(n), n - 1.0, n, (sd,), sd == 0)
 
-    ``paper_says`` is ``"lower"`` or ``"higher"``: where the paper puts the variant. ``paired``
-    pairs the i-th baseline with the i-th variant value. ``regime`` says whether the runs are
-    comparable to the paper's (default: comparable). With ``log_scale`` the values must be
-    positive and the effect, interval and detectable effect are ratios variant / baseline.
-    """
+
+def _estimate_by_image(baseline: list, variant: list) -> _Estimate:
+    """Pairs of images within each seed: each seed's mean per-image difference and its SE; the
+    effect is the seeds' mean, its SE the seeds' SEs combined (sqrt of the summed variances over
+    the number of seeds), with the images' degrees of freedom."""
+    size = max([abs(v) for arm in (baseline, variant) for seed in arm for v in seed] + [1.0]) * TOLERANCE
+    effects, variances, pairs = [], [], 0
+    for b, v in zip(baseline, variant):
+        diffs = [0.0 if abs(y - x) <= size else y - x for x, y in zip(b, v)]
+        mean, sd = _mean_sd(diffs)
+        effects.append(mean)
+        variances.append((0.0 if sd <= size else sd) ** 2 / len(diffs))
+        pairs += len(diffs)
+    seeds = len(effects)
+    se = math.sqrt(sum(variances)) / seeds
+    sd_pair = se * math.sqrt(pairs)  # the per-pair SD that gives this SE over all pairs
+    return _Estimate(sum(effects) / seeds, se, float(pairs - seeds), pairs, (sd_pair,), se == 0)
+
+
+def _image_arms(baseline, variant) -> tuple:
+    """Per seed, per image values of both arms, checked: as many seeds and, seed by seed, as many
+    images in each; every value a finite number."""
+    arms = []
+    for name, sets in (("baseline", baseline), ("variant", variant)):
+        if isinstance(sets, (str, bytes)) or not hasattr(sets, "__len__") or not len(sets):
+            raise ValueError(f"{name} must be one list of per-image values per seed (paired by image), got {sets!r}")
+        arms.append([_arm(f"{name}[{s}]", values, None)[0] for s, values in enumerate(sets)])
+    for s, (b, v) in enumerate(zip(*arms)):
+        if len(b) != len(v):
+            raise ValueError(f"seed {s}: {len(b)} baseline and {len(v)} variant images; pairs by image need the "
+                             "same images, in the same order, scored both ways")
+    if len(arms[0]) != len(arms[1]):
+        raise ValueError(f"{len(arms[0])} baseline and {len(arms[1])} variant seeds: give both scorings of every seed")
+    return arms
+
+
+def _exact(est: _Estimate, design: str, baseline: list, variant: list) -> tuple:
+    """No spread: (p, the smallest p these runs could give, runs per arm for p < 0.05, note) of
+    the exact test: the sign test for differences that are all equal, the permutation test for
+    two constant arms."""
+    alpha = 1.0 - CONFIDENCE
+    if design == "welch":
+        na, nb = len(baseline), len(variant)
+        best = 2.0 / math.comb(na + nb, na)
+        needed = next(n for n in range(2, 100) if 2.0 / math.comb(2 * n, n) < alpha)
+        test = f"the permutation test of two constant arms ({na} and {nb} runs)"
+    else:
+        best = min(1.0, 2.0 * 0.5**est.n)
+        needed = next(n for n in range(1, 100) if 2.0 * 0.5**n < alpha)
+        test = f"the sign test ({est.n} differences, all {est.effect:+.6g})"
+    p = 1.0 if est.effect == 0 else min(1.0, best)
+    note = (f"no spread between runs, so no t interval: {test} gives p = {p:.3g}; "
+            f"{needed} runs per arm could give p < {alpha:g}")
+    return p, best, needed, note
+
+
+def _size(effect: float, low: float, high: float, target: float | None, target_is_paper: bool) -> str:
+    """How the effect compares with the paper's (on the log scale for ratios)."""
+    if target is None or not target_is_paper:
+        return ""
+    if low <= target <= high:
+        return "like the paper's"
+    ratio = effect / target
+    if MARGIN[0] <= ratio <= MARGIN[1]:
+        return "like the paper's"
+    return "smaller than the paper's" if ratio < MARGIN[0] else "larger than the paper's"
+
+
+def _censoring(verdict: str, size: str, censored: dict, paper_says: str) -> tuple:
+    """(verdict, size, note) once runs that never reached the level count at the limit, a bound:
+    a bound on the baseline can only shrink an effect in the paper's direction (if it says lower),
+    so a verdict survives only where the bound leans against it."""
+    runs = [f"{arm}[{i}]" for arm, where in censored.items() for i in where]
+    if not runs:
+        return verdict, size, ""
+    toward = -1 if paper_says == "lower" else 1
+    lean = 0 if all(censored.values()) else (-1 if censored["baseline"] else 1)  # sign of true − measured
+    note = f"{', '.join(runs)} never reached the level and count at the limit, so the effect is a bound"
+    if verdict in ("replicates", "direction only") and lean == toward:
+        return "direction only", size if size == "larger than the paper's" else "", note + " (at least this)"
+    if verdict == "contradicted" and lean == -toward:
+        return verdict, size, note
+    return "inconclusive", "", note + ", and it leans the way of the verdict"
+
+
+def _check_arguments(paper_says, design, regime, log_scale, target_is_paper, limit) -> None:
     if paper_says not in ("lower", "higher"):
         raise ValueError(f"paper_says must be 'lower' or 'higher', got {paper_says!r}")
-    for flag, value in (("paired", paired), ("log_scale", log_scale)):
-        if isinstance(value, str) or value not in (True, False, None):
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+    for flag, value in (("log_scale", log_scale), ("target_is_paper", target_is_paper)):
+        if isinstance(value, str) or value not in (True, False):
             raise ValueError(f"{flag} must be True or False, got {value!r}")
     if regime is not None and not isinstance(regime, Regime):
-        raise ValueError(f"regime must be a Regime(comparable, note) or None, got {regime!r}")
+        raise ValueError(f"regime must be a Regime(comparable, note) (see stats.regime) or None, got {regime!r}")
+    if limit is not None:
+        positive("limit (what each run was allowed, such as its epochs)", limit)
+
+
+def _working_scale(name: str, values: list, log_scale: bool) -> list:
+    if not log_scale:
+        return values
+    if min(values) <= 0:
+        raise ValueError(f"log_scale needs positive values (a ratio claim: epochs, iterations, ...); "
+                         f"{name}[{values.index(min(values))}] is {min(values)}")
+    return [math.log(x) for x in values]
+
+
+def _target(target, paper_says: str, log_scale: bool) -> float | None:
+    """The target on the working scale (the log of a ratio), checked to lie on the paper's side."""
+    if target is None:
+        return None
+    value = to_float(target)
+    if not math.isfinite(value) or (log_scale and value <= 0):
+        raise ValueError(f"target must be a finite number{' above 0 (a ratio)' if log_scale else ''}, got {target!r}")
+    value = math.log(value) if log_scale else value
+    if value == 0 or (value < 0) != (paper_says == "lower"):
+        raise ValueError(f"target {target!r} is not on the paper's side ({paper_says}): it is the effect the paper "
+                         "reports, or the smallest effect of interest, in the paper's direction")
+    return value
+
+
+def compare(baseline, variant, paper_says: str, design: str = "welch", regime: Regime | None = None,
+            log_scale: bool = False, target=None, target_is_paper: bool = True, limit=None) -> Comparison:
+    """Judge a claim from per-run values of the two arms (see the module docstring).
+
+    ``paper_says`` is ``"lower"`` or ``"higher"``: where the paper puts the variant. ``design``:
+    ``"paired"`` pairs the i-th baseline with the i-th variant value, ``"one-sample"`` takes one
+    constant baseline, ``"welch"`` two independent arms of at least two runs. ``regime``: see
+    :func:`regime` (default: comparable). ``target``: the paper's effect (``target_is_paper``)
+    or the smallest effect of interest, in the claim's units (a ratio with ``log_scale``).
+    ``limit``: what each run was allowed, where a run that never reached the level is ``inf``.
+    """
+    _check_arguments(paper_says, design, regime, log_scale, target_is_paper, limit)
     regime = regime or Regime(True, "")
-    baseline, variant = _arm("baseline", baseline), _arm("variant", variant)
-    if paired and len(baseline) != len(variant):
+    if design == "paired by image":
+        if log_scale or limit is not None:
+            raise ValueError("a design paired by image takes per-image values, without log_scale or limit")
+        (baseline, variant), cens_b, cens_v = _image_arms(baseline, variant), [], []
+        est = _estimate_by_image(baseline, variant)
+    else:
+        (baseline, cens_b), (variant, cens_v) = _arm("baseline", baseline, limit), _arm("variant", variant, limit)
+        _check_design(baseline, variant, design)
+        baseline = _working_scale("baseline", baseline, log_scale)
+        variant = _working_scale("variant", variant, log_scale)
+        est = _estimate(baseline, variant, design)
+    goal = _target(target, paper_says, log_scale)
+    nan, alpha, toward_sign = float("nan"), 1.0 - CONFIDENCE, (-1 if paper_says == "lower" else 1)
+    back = (lambda v: math.exp(v)) if log_scale else (lambda v: v)
+    if est.n < 2:
+        return Comparison(design, paper_says, est.n, back(est.effect), nan, nan, nan, nan, nan, nan,
+                          target, target_is_paper, None, "", log_scale, "cannot be tested here", regime.note,
+                          f"too few runs for an interval (n={est.n})")
+    if est.no_spread:
+        p, best, seeds, note = _exact(est, design, baseline, variant)
+        low = high = detectable = nan
+        null = "not detected" if best < alpha and goal is not None else "inconclusive"
+    else:
+        crit = t_quantile(0.5 + CONFIDENCE / 2, est.df)
+        low, high = est.effect - crit * est.se, est.effect + crit * est.se
+        p = min(1.0, 2.0 * (1.0 - t_cdf(abs(est.effect) / est.se, est.df)))
+        detectable = toward_sign * detectable_nc(est.df) * est.se
+        seeds = seeds_needed(goal, est.sds[0], design, est.sds[-1]) if goal is not None else None
+        if design == "paired by image" and seeds is not None:  # pairs of images -> seeds of as many images
+            seeds = max(1, math.ceil(seeds * len(baseline) / est.n))
+        null = "not detected" if goal is not None and abs(detectable) <= abs(goal) else "inconclusive"
+        note = ""
+    significant = p < alpha
+    toward, against = significant and est.effect * toward_sign > 0, significant and est.effect * toward_sign < 0
+    size = _size(est.effect, low, high, goal, target_is_paper) if toward else ""
+    verdict = ("replicates" if regime.comparable and size in ("", "like the paper's") else "direction only") \
+        if toward else ("contradicted" if against else null)
+    verdict, size, bound = _censoring(verdict, size, {"baseline": cens_b, "variant": cens_v}, paper_says)
+    return Comparison(design, paper_says, est.n, back(est.effect), est.se, est.df, back(low), back(high), p,
+                      back(detectable), target, target_is_paper, seeds, size, log_scale, verdict, regime.note,
+                      "; ".join(x for x in (note, bound) if x))
+
+
+def _check_design(baseline: list, variant: list, design: str) -> None:
+    if design == "paired" and len(baseline) != len(variant):
         raise ValueError(f"a paired design needs as many baseline as variant values, got {len(baseline)} and "
-                         f"{len(variant)}: pair each baseline run with its variant (same seed), or pass paired=False")
-    if log_scale:
+                         f"{len(variant)}: pair each baseline run with its variant (same seed), or use design='welch'")
+    if design == "one-sample" and len(baseline) != 1:
+        raise ValueError(f"a one-sample design compares the runs with one constant: give baseline=[value], "
+                         f"got {len(baseline)} values")
+    if design == "welch":
         for name, arm in (("baseline", baseline), ("variant", variant)):
-            if min(arm) <= 0:
-                raise ValueError(f"log_scale needs positive values (a ratio claim: epochs, iterations, ...); "
-                                 f"{name}[{arm.index(min(arm))}] is {min(arm)}")
-        baseline, variant = [math.log(x) for x in baseline], [math.log(x) for x in variant]
-    effect, se, df, n = _estimate(baseline, variant, paired)
-    design = "paired" if paired else "welch"
-    if not (df > 0 and se > 0):  # no spread to build an interval from
-        nan = float("nan")
-        return Comparison(design, paper_says, n, _back(effect, log_scale), nan, nan, nan, nan, nan, log_scale,
-                          "cannot be tested here", f"too few runs with spread for an interval (n={n})")
-    half = t_quantile(0.5 + CONFIDENCE / 2, df) * se
-    detectable = (t_quantile(0.5 + CONFIDENCE / 2, df) + t_quantile(POWER, df)) * se
-    low, high = effect - half, effect + half
-    toward = high < 0 if paper_says == "lower" else low > 0
-    against = low > 0 if paper_says == "lower" else high < 0
-    verdict = ("replicates" if regime.comparable else "direction only") if toward else (
-        "contradicted" if against else "not detected")
-    signed_detectable = -detectable if paper_says == "lower" else detectable
-    return Comparison(design, paper_says, n, _back(effect, log_scale), se, df, _back(low, log_scale),
-                      _back(high, log_scale), _back(signed_detectable, log_scale), log_scale, verdict, regime.note)
-
-
-def _back(value: float, log_scale: bool) -> float:
-    return math.exp(value) if log_scale else value
+            if len(arm) < 2:
+                raise ValueError(f"the {name} arm has one run: its variance is unknown, not zero, so Welch's "
+                                 "design cannot use it. Run more seeds, or, for a constant reference (a value "
+                                 "that no run varies, such as a pixel-space baseline), use design='one-sample'")

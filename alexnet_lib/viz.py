@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .analysis import kernel_chroma
 from .anatomy import layer_costs
-from .claims import CHAPTERS, REGISTRY
+from .claims import REGISTRY, UNITS
 
 
 def to_display(img: torch.Tensor) -> np.ndarray:
@@ -297,121 +297,55 @@ def neighbours_figure(
 
 
 # ------------------------------------------------------------------ chapter 9: the claims
-def _number(x, digits: int = 3) -> str:
-    return "–" if x is None else (f"{x:.{digits}g}" if isinstance(x, (int, float)) else str(x))
+VERDICT_COLOURS = {"replicates": "tab:green", "direction only": "tab:olive", "inconclusive": "tab:grey",
+                   "not detected": "tab:purple", "contradicted": "tab:red", "cannot be tested here": "lightgrey"}
 
 
-def claim_measurement(claim) -> str:
-    """What a claim measured, as HTML: the effect with its 95% interval (a ratio for ratio claims),
-    the design and n, the smallest detectable effect beside a *not detected*, and the metric."""
-    c, k = claim, claim.comparison
-    if k and k.get("ci_low") is not None:
-        f = (lambda v: f"{v:.3g}x") if c.log_scale else _number
-        text = f"{f(k['effect'])} [{f(k['ci_low'])}, {f(k['ci_high'])}]<br><small>{k['design']}, n={k['n']}</small>"
-        if c.verdict == "not detected":
-            text += f"<br><small>detectable (80% power): {f(k['detectable'])}</small>"
-        if c.paper_value is not None:
-            text += f"<br><small>the paper: {f(c.paper_value)}</small>"
-    elif c.effect is not None:
-        text = f"{_number(c.effect)} ± {_number(c.effect_std, 2)} (n={c.n})"
-    else:
-        text = "–"
-    return text + (f"<br><small>in: {c.metric}</small>" if c.metric else "")
+def _run_effects(c) -> list:
+    """Each run's (or pair's, or seed's) effect, in the claim's metric: paired differences, each
+    variant run against the baseline mean, or each seed's mean per-image difference."""
+    if c.design == "paired by image":
+        return [sum(v) / len(v) - sum(b) / len(b) for b, v in zip(c.baseline, c.variant)]
+    if c.design == "paired":
+        return [v / b if c.log_scale else v - b for b, v in zip(c.baseline, c.variant)]
+    mean = sum(c.baseline) / len(c.baseline)
+    return [v / mean if c.log_scale else v - mean for v in c.variant]
 
 
-def claims_table(claims: dict, keys: list | None = None) -> tuple[str, list]:
-    """An HTML table of the recorded ``claims`` (key -> ``claims.Claim``), one row per key of
-    ``keys`` (default: every claim of ``claims.REGISTRY``, in its order): the claim, the paper's
-    effect, the verdict, what we measured (effect, 95% interval, design, n) and how far the runs
-    are from the paper's regime. Returns the HTML and the verdict of every row (None for a
-    claim not recorded yet)."""
-    keys = list(REGISTRY) if keys is None else keys
-    verdicts = []
-    html = ('<table style="font-size: 0.85em"><thead><tr><th>claim</th><th>the paper</th><th>verdict</th>'
-            '<th>measured (variant − baseline), 95% interval</th><th>regime</th></tr></thead><tbody>')
-    for key in keys:
-        c = claims.get(key)
-        verdicts.append(None if c is None else c.verdict)
-        if c is None:
-            chapter = CHAPTERS.get(REGISTRY[key].chapter, REGISTRY[key].chapter) if key in REGISTRY else "?"
-            html += f"<tr><td><b>{key}</b><br><small>chapter {chapter}</small></td><td>–</td>" \
-                    "<td>not recorded yet</td><td>–</td><td>–</td></tr>"
-            continue
-        where = {**c.meta, **(c.details.get("evidence") or {})}  # recorded runs a chapter judged, if any
-        run = f"{where.get('mode', '?')}, {where.get('device', '?')}"
-        regime = c.regime or ("comparable to the paper's" if c.comparison else "–")
-        html += (f"<tr><td><b>{c.claim}</b><br><small>chapter {c.chapter}</small></td><td>{c.paper_effect}</td>"
-                 f"<td><b>{c.verdict}</b></td><td>{claim_measurement(c)}</td>"
-                 f"<td><small>{regime}<br>scale: {c.scale}; run: {run}</small></td></tr>")
-    return html + "</tbody></table>", verdicts
-
-
-def claims_figure(claims: dict, keys: list | None = None, ncols: int = 4):
-    """Every seed of every claim that records per-seed values, for ``keys`` (default: the order
-    of ``claims.REGISTRY``): baseline and variant side by side, a bar at each mean. Returns the
-    figure, or None when no claim has per-seed values."""
-    keys = list(REGISTRY) if keys is None else keys
-    shown = [claims[k] for k in keys if k in claims and claims[k].baseline and claims[k].variant]
-    if not shown:
-        return None
-    nrows = -(-len(shown) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(11, 3.3 * nrows), squeeze=False)
-    for ax in axes.flat[len(shown):]:
-        ax.axis("off")
-    for ax, c in zip(axes.flat, shown):
-        labels = (c.baseline_label or "baseline", c.variant_label or "variant")
-        for x, values in enumerate((c.baseline, c.variant)):
-            ax.scatter([x] * len(values), values, alpha=0.7)
-            ax.hlines(sum(values) / len(values), x - 0.25, x + 0.25, color="k")
-        ax.set_xticks([0, 1], [labels[0][:22], labels[1][:22]], rotation=15, fontsize=7)
-        ax.set_xlim(-0.6, 1.6)
-        ax.set_title(textwrap.fill(c.claim, 34), fontsize=8)
-        ax.set_ylabel(textwrap.fill(c.metric, 40), fontsize=6)
-    fig.suptitle("every seed of every recorded claim (bar: mean)")
-    fig.tight_layout()
-    return fig
-
-
-VERDICT_COLOURS = {"replicates": "tab:green", "direction only": "tab:olive", "not detected": "tab:grey",
-                   "contradicted": "tab:red", "cannot be tested here": "lightgrey"}
-
-
-def forest_plot(claims: list, scale_of=None):
+def forest_plot(claims: list):
     """One row per judged claim: our effect with its 95% interval (the bar), every run's value
-    (paired differences, or each variant run against the baseline mean), the paper's effect
-    where it gives a number (the diamond), and zero (or a ratio of 1). Each row has its own x
-    axis, in the claim's units. ``scale_of(claim)`` gives (factor, unit) to show it in (default:
-    percentage points for fractions, x for ratios). Returns the figure."""
-    shown = [c for c in claims if c.comparison and c.comparison.get("ci_low") is not None]
+    (ticks), the paper's effect where it gives a number (the diamond) or the smallest effect of
+    interest (the open square), and zero (or a ratio of 1). Each row has its own x axis, in the
+    claim's units (``claims.UNITS``: points for errors, x for ratios on a log axis). Returns the
+    figure, or None when no claim is judged."""
+    shown = [c for c in claims if c.comparison and c.baseline]
     if not shown:
         return None
-    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 0.9 * len(shown) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 0.95 * len(shown) + 0.8), squeeze=False)
     for ax, c in zip(axes[:, 0], shown):
-        k = c.comparison
-        factor, unit = scale_of(c) if scale_of else ((1.0, "x") if c.log_scale else (100.0, " points"))
-        null = 1.0 if c.log_scale else 0.0
-        if c.paired:
-            runs = [v / b if c.log_scale else v - b for b, v in zip(c.baseline, c.variant)]
-        else:
-            mean = sum(c.baseline) / len(c.baseline)
-            runs = [v / mean if c.log_scale else v - mean for v in c.variant]
+        k, spec = c.comparison, REGISTRY[c.claim_key]
+        factor, unit = UNITS[spec.units]
         colour = VERDICT_COLOURS.get(c.verdict, "black")
-        ax.axvline(null * factor, color="black", lw=0.8)
-        ax.plot([k["ci_low"] * factor, k["ci_high"] * factor], [0, 0], color=colour, lw=4, solid_capstyle="butt")
+        ax.axvline((1.0 if c.log_scale else 0.0) * factor, color="black", lw=0.8)
+        if k.get("ci_low") is not None:
+            ax.plot([k["ci_low"] * factor, k["ci_high"] * factor], [0, 0], color=colour, lw=4, solid_capstyle="butt")
         ax.plot([k["effect"] * factor], [0], "o", color="black", ms=5)
-        ax.plot([r * factor for r in runs], [0.3] * len(runs), "|", color=colour, ms=10, mew=1.5)
-        if c.paper_value is not None:
-            ax.plot([c.paper_value * factor], [0], "D", color="tab:blue", ms=7, mfc="none", mew=1.5)
-        if c.log_scale:  # ratios: a log axis, labelled 0.2, 0.5, 1, 2 rather than in powers of ten
+        ax.plot([r * factor for r in _run_effects(c)], [0.3] * len(c.baseline), "|", color=colour, ms=10, mew=1.5)
+        marker = "D" if spec.paper_value is not None else "s"
+        ax.plot([spec.target * factor], [0], marker, color="tab:blue", ms=7, mfc="none", mew=1.5)
+        if c.log_scale:  # ratios: a log axis, ticked at 0.1, 0.2, 0.5, 1, 2, 5 rather than powers of ten
             ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks([])
         ax.set_ylim(-0.6, 0.6)
-        ax.set_title(f"{c.claim} — {c.verdict} (n={k['n']}, {k['design']})", fontsize=8, loc="left")
+        source = ", paper-scale runs" if c.source == "paper scale" else ""
+        ax.set_title(f"{c.claim} — {c.verdict} (n={k['n']}, {k['design']}{source})", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
-        ax.set_xlabel(f"{c.variant_label} vs {c.baseline_label}" + (f" ({unit.strip()})" if unit else ""), fontsize=7)
-    fig.suptitle("Effect and 95% interval (bar), each run (ticks), the paper's effect (diamond), no effect (line)",
-                 fontsize=9)
+        label = "ratio" if c.log_scale else (unit.strip() or "as measured")
+        ax.set_xlabel(f"{c.variant_label} vs {c.baseline_label} ({label})", fontsize=7)
+    fig.suptitle("Effect and 95% interval (bar), each run or seed (ticks), the paper's effect (diamond) or the "
+                 "smallest effect of interest (square), no effect (line)", fontsize=8)
     fig.tight_layout()
     return fig

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from alexnet_lib import claims, recorded
-from alexnet_lib.stats import Regime
 from alexnet_lib.util import results_dir
 
 from .helpers import EXPECTED_CLAIMS
@@ -73,12 +72,14 @@ def test_a_comparison_is_judged_only_with_two_finished_pairs_and_then_on_final_e
     finals = {0: (0.15, 0.12), 1: (0.16, 0.12)}
     write_log(results, "lrn_cifar_without", 0, [0.5] * (planned - 1) + [finals[0][0]])
     write_log(results, "lrn_cifar_with", 0, [0.5] * (planned - 1) + [finals[0][1]])
-    assert recorded.judge_full_scale("lrn_cifar", Regime(True, "")) is None  # one pair: no interval
+    assert recorded.judge_full_scale("lrn_cifar") is None  # one pair: no interval
     write_log(results, "lrn_cifar_without", 1, [0.5] * (planned - 1) + [finals[1][0]])
     write_log(results, "lrn_cifar_with", 1, [0.5] * (planned - 1) + [finals[1][1]])
-    claim = recorded.judge_full_scale("lrn_cifar", Regime(True, ""))
+    claim = recorded.judge_full_scale("lrn_cifar")
     # paired differences -0.03 and -0.04: mean -0.035, by hand
-    assert claim.key == "lrn_cifar_full" and claim.paired
+    assert claim.key == "lrn_cifar_full" and claim.design == "paired"
+    # cuda-convnet's nets and recipe on all of CIFAR-10 for 160 epochs: the paper's regime, by the rule
+    assert claim.regime == "" and claim.runs["recipe"] == "cuda-convnet-13pct"
     assert (claim.claim_key, claim.source, claim.paper_value) == ("lrn_cifar", "paper scale", -0.02)
     assert claim.effect == pytest.approx(-0.035)
     assert claim.baseline == [0.15, 0.16] and claim.variant == [0.12, 0.12]
@@ -133,7 +134,7 @@ def test_a_log_counts_only_when_made_in_full_mode_on_all_images_by_the_arms_own_
     rows = recorded.runs_rows(comparison)
     assert {r["seed"]: r["epochs"] for r in rows if r["net"] == "variant"} == {
         0: f"not counted: {log.problem}", 1: f"{PLANNED} of {PLANNED}"}
-    assert recorded.judge_full_scale("overlapping_pooling_cifar", Regime(True, "")) is None  # one pair counts
+    assert recorded.judge_full_scale("overlapping_pooling_cifar") is None  # one pair counts
 
 
 def test_an_older_log_without_provenance_is_unknown_and_not_counted(results):

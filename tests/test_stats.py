@@ -1,10 +1,11 @@
-"""The verdict procedure against a printed t table and examples worked by hand."""
+"""The verdict procedure against printed tables (Student's t, power) and examples worked by hand."""
 
 import math
 
 import pytest
 
-from alexnet_lib.stats import Regime, betainc, compare, t_cdf, t_quantile
+from alexnet_lib.stats import MARGIN, Regime, Scale, compare, regime
+from alexnet_lib.tdist import betainc, detectable_nc, holm, nct_cdf, normal_cdf, power, seeds_needed, t_cdf, t_quantile
 
 # Student's t quantiles as printed in the usual tables (3 decimals).
 T_TABLE = {  # df: (t_0.80, t_0.95, t_0.975)
@@ -33,13 +34,19 @@ def test_paired_example_by_hand():
     """Ten crops against the centre crop on the same three models: differences -2.0, -1.0, -3.4
     points. Mean -2.1333, sd 1.2055, se 0.6960, t(0.975, 2) = 4.303: CI [-5.128, 0.862]."""
     centre, ten = [40.0, 35.0, 38.4], [38.0, 34.0, 35.0]
-    c = compare(centre, ten, "lower", paired=True)
+    c = compare(centre, ten, "lower", design="paired")
     assert c.design == "paired" and c.n == 3 and c.df == 2
     assert c.effect == pytest.approx(-2.1333, abs=1e-4) and c.standard_error == pytest.approx(0.6960, abs=1e-4)
     assert (c.ci_low, c.ci_high) == (pytest.approx(-5.128, abs=2e-3), pytest.approx(0.862, abs=2e-3))
-    assert c.verdict == "not detected"
-    # at 80% power the design detects (4.303 + 1.061) x 0.6960 = 3.733 points (in the paper's direction)
-    assert c.detectable == pytest.approx(-3.733, abs=2e-3)
+    assert c.p_value == pytest.approx(2 * (1 - t_cdf(2.1333 / 0.6960, 2)), abs=1e-3)
+    # no target: the design cannot say whether it could have seen one
+    assert c.verdict == "inconclusive" and c.target is None and c.seeds_needed is None
+    # at 80% power it detects detectable_nc(2) = 5.65 standard errors (the noncentral t; the
+    # normal shortcut t(0.975) + t(0.80) = 5.364 is too small with 2 degrees of freedom):
+    assert c.detectable == pytest.approx(-detectable_nc(2) * 0.6960, abs=2e-3)
+    # the paper's -1.5 points is far below the detectable -3.9: inconclusive, not "not detected"
+    judged = compare(centre, ten, "lower", design="paired", target=-1.5)
+    assert judged.verdict == "inconclusive" and judged.seeds_needed > 3
     # the same numbers unpaired (Welch) spread far wider: pairing is what the design gives
     assert compare(centre, ten, "lower").standard_error > 1.5 * c.standard_error
 
@@ -57,24 +64,51 @@ def test_welch_example_by_hand():
 
 
 def test_the_verdict_vocabulary():
-    lower, higher = [10.0, 10.5, 9.5, 10.2], [12.0, 12.4, 11.8, 12.1]
-    assert compare(higher, lower, "lower").verdict == "replicates"
+    lower, higher = [10.0, 10.5, 9.5, 10.2], [12.0, 12.4, 11.8, 12.1]  # variant - baseline: about -2
+    assert compare(higher, lower, "lower", target=-2.0).verdict == "replicates"
     far = Regime(False, "far from the paper's scale")
-    assert compare(higher, lower, "lower", regime=far).verdict == "direction only"
-    assert compare(lower, higher, "lower").verdict == "contradicted"
-    assert compare(lower, [10.1, 10.4, 9.6, 10.1], "lower").verdict == "not detected"
-    assert compare([1.0], [2.0], "higher").verdict == "cannot be tested here"
+    assert compare(higher, lower, "lower", regime=far, target=-2.0).verdict == "direction only"
+    assert compare(lower, higher, "lower", target=-2.0).verdict == "contradicted"
+    same = [10.1, 10.4, 9.6, 10.1]
+    # the design detects about 0.6 at 80% power: it could have seen -2.0, not -0.1
+    assert compare(lower, same, "lower", target=-2.0).verdict == "not detected"
+    assert compare(lower, same, "lower", target=-0.1).verdict == "inconclusive"
+    assert compare(lower, same, "lower").verdict == "inconclusive"  # no target
+    assert compare([1.0], [2.0], "higher", design="paired").verdict == "cannot be tested here"
+
+
+def test_the_margin_decides_whether_a_comparable_effect_is_the_papers_size():
+    """Paired differences -2.0, -2.2, -1.8, -2.1 (mean -2.025): the paper's -2.0 lies in the
+    interval. Against a paper value of -0.5, the effect is 4x the paper's (above MARGIN's 2x):
+    direction only, larger; against -8, a quarter: smaller. Ratios use their logs."""
+    assert MARGIN == (0.5, 2.0)
+    base, var = [10.0, 10.0, 10.0, 10.0], [8.0, 7.8, 8.2, 7.9]
+    assert compare(base, var, "lower", design="paired", target=-2.0).size == "like the paper's"
+    big = compare(base, var, "lower", design="paired", target=-0.5)
+    assert (big.verdict, big.size) == ("direction only", "larger than the paper's")
+    small = compare(base, var, "lower", design="paired", target=-8.0)
+    assert (small.verdict, small.size) == ("direction only", "smaller than the paper's")
+    # outside the interval but within the margin: -3.5 is 1.73x -2.025
+    assert compare(base, var, "lower", design="paired", target=-3.5).verdict == "replicates"
+    # a smallest effect of interest has no paper size: significance in a comparable regime is enough
+    sesoi = compare(base, var, "lower", design="paired", target=-0.5, target_is_paper=False)
+    assert (sesoi.verdict, sesoi.size) == ("replicates", "")
+    # ratio: ReLU / tanh of 1/7.7 against the paper's 1/6: log ratio 2.04 / 1.79 = 1.14, inside
+    ratio = compare([38.5, 39.0, 38.0], [5.0, 5.0, 5.0], "lower", design="paired", log_scale=True, target=1 / 6)
+    assert ratio.ci_high < 1 / 6 and (ratio.verdict, ratio.size) == ("replicates", "like the paper's")
 
 
 def test_a_ratio_claim_is_judged_on_the_log_and_reported_as_a_ratio():
     """Epochs to a level, paired by seed: tanh 30, 36, 33 against ReLU 5, 6, 6: ReLU / tanh 1/6, 1/6,
     1/5.5; log ratios -1.7918, -1.7918, -1.7047: mean -1.7627, sd 0.0503, se 0.0290,
     CI exp(-1.7627 ± 4.303 x 0.0290): ReLU takes 0.172x the epochs (tanh 5.83x ReLU's)."""
-    c = compare([30, 36, 33], [5, 6, 6], "lower", paired=True, log_scale=True)
+    c = compare([30, 36, 33], [5, 6, 6], "lower", design="paired", log_scale=True)
     assert c.effect == pytest.approx(math.exp(-1.7627), rel=1e-3)  # the geometric mean ratio
     assert c.ci_low == pytest.approx(math.exp(-1.7627 - 4.303 * 0.02903), rel=2e-3)
     assert c.ci_high == pytest.approx(math.exp(-1.7627 + 4.303 * 0.02903), rel=2e-3)
     assert c.verdict == "replicates" and c.ci_high < 1
+    assert compare([30, 36, 33], [5, 6, 6], "lower", design="paired", log_scale=True, target=0.5).size \
+        == "larger than the paper's"  # log(1/5.83) / log(0.5) = 2.54
     with pytest.raises(ValueError, match="positive"):
         compare([0, 1], [1, 2], "lower", log_scale=True)
 
@@ -83,7 +117,7 @@ def test_bad_input_says_what_is_wrong():
     with pytest.raises(ValueError, match="paper_says"):
         compare([1, 2], [3, 4], "smaller")
     with pytest.raises(ValueError, match="as many baseline as variant"):
-        compare([1, 2, 3], [3, 4], "lower", paired=True)
+        compare([1, 2, 3], [3, 4], "lower", design="paired")
 
 
 @pytest.mark.parametrize("baseline, variant, words", [
@@ -103,19 +137,19 @@ def test_values_that_are_not_finite_numbers_are_named_not_judged(baseline, varia
         compare(baseline, variant, "lower")
     paired = isinstance(baseline, list) and len(baseline) == len(variant)  # the paired design checks them too
     with pytest.raises(ValueError, match=words):
-        compare(baseline, variant, "lower", paired=paired)
+        compare(baseline, variant, "lower", design="paired" if paired else "welch")
 
 
 def test_a_paired_design_with_arms_of_unequal_length_says_how_to_pair():
-    with pytest.raises(ValueError, match=r"got 3 and 2: pair each baseline run with its variant.*paired=False"):
-        compare([0.3, 0.31, 0.29], [0.25, 0.26], "lower", paired=True)
+    with pytest.raises(ValueError, match=r"got 3 and 2: pair each baseline run with its variant.*design='welch'"):
+        compare([0.3, 0.31, 0.29], [0.25, 0.26], "lower", design="paired")
     # unpaired, unequal arms are Welch's design (by hand: a = 1, 2, 3 and b = 4, 5: effect 4.5 - 2 = 2.5)
     assert compare([1, 2, 3], [4, 5], "higher").effect == pytest.approx(2.5)
 
 
 def test_a_ratio_claim_names_the_value_that_is_not_positive():
     with pytest.raises(ValueError, match=r"positive values.*variant\[2\] is 0.0"):
-        compare([30, 36, 33], [5, 6, 0], "lower", paired=True, log_scale=True)
+        compare([30, 36, 33], [5, 6, 0], "lower", design="paired", log_scale=True)
 
 
 @pytest.mark.parametrize("df", [float("nan"), 0, -3, float("inf"), "four", None])
@@ -140,7 +174,154 @@ def test_t_and_p_that_are_not_numbers_are_named():
 
 
 def test_flags_and_regime_of_the_wrong_kind_are_named():
-    with pytest.raises(ValueError, match=r"paired must be True or False, got 'no'"):
-        compare([1, 2], [3, 4], "lower", paired="no")
-    with pytest.raises(ValueError, match=r"regime must be a Regime\(comparable, note\) or None"):
+    with pytest.raises(ValueError, match=r"design must be one of .*got 'no'"):
+        compare([1, 2], [3, 4], "lower", design="no")
+    with pytest.raises(ValueError, match=r"log_scale must be True or False, got 'yes'"):
+        compare([1, 2], [3, 4], "lower", log_scale="yes")
+    with pytest.raises(ValueError, match=r"regime must be a Regime\(comparable, note\)"):
         compare([1, 2], [3, 4], "lower", regime="far")
+
+
+# ------------------------------------------------------------------ power, against the tables
+def test_the_noncentral_t_reduces_to_closed_forms():
+    # with no noncentrality it is Student's t (df 1: the Cauchy distribution, df 2: closed form)
+    for t in (-3.0, -0.5, 0.0, 0.7, 4.0):
+        assert nct_cdf(t, 1, 0.0) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-9)
+        assert nct_cdf(t, 2, 0.0) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-9)
+    # with very many degrees of freedom, T = Z + nc: P(T <= t) = Phi(t - nc) = erfc((nc - t)/sqrt 2)/2
+    for t, nc in ((0.0, 1.0), (2.5, 2.8), (-1.0, 0.5)):
+        assert nct_cdf(t, 1e7, nc) == pytest.approx(0.5 * math.erfc((nc - t) / math.sqrt(2)), abs=1e-4)
+
+
+# Sample sizes for 80% power of the two-sided t test at alpha 0.05, as G*Power prints them
+# (Faul et al. 2007): one-sample (or paired) d = 0.5 needs 34 (actual power 0.8078), d = 0.8
+# needs 15 (0.8213); two independent groups of n each: d = 0.2 needs 394, d = 0.5 64 (0.8015),
+# d = 0.8 26 (0.8075). Cohen's (1988) Table 2.4.1 prints 393, 64, 26 (its 393 from an approximation).
+@pytest.mark.parametrize("design, d, n, actual", [
+    ("paired", 0.5, 34, 0.8078), ("paired", 0.8, 15, 0.8213),
+    ("welch", 0.2, 394, None), ("welch", 0.5, 64, 0.8015), ("welch", 0.8, 26, 0.8075),
+])
+def test_seeds_needed_and_power_match_the_printed_tables(design, d, n, actual):
+    assert seeds_needed(d, 1.0, design) == n
+    if actual is not None:
+        df, nc = (n - 1, d * math.sqrt(n)) if design == "paired" else (2 * n - 2, d * math.sqrt(n / 2))
+        assert power(nc, df) == pytest.approx(actual, abs=1e-4)
+
+
+def test_the_detectable_effect_is_found_at_exactly_80_percent_power():
+    for df in (1, 2, 4, 9, 33.5, 1e4):
+        assert power(detectable_nc(df), df) == pytest.approx(0.80, abs=1e-6)
+    # for a normal test it is z(0.975) + z(0.80) = 1.959964 + 0.841621 = 2.801585
+    assert detectable_nc(1e7) == pytest.approx(2.801585, abs=1e-3)
+    assert normal_cdf(1.959964) == pytest.approx(0.975, abs=1e-6)
+
+
+def test_holm_by_hand():
+    """p = 0.01, 0.04, 0.03, 0.005: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03,
+    0.06, 0.04; the running maximum makes the last 0.06."""
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([]) == []
+    with pytest.raises(ValueError, match=r"p-value 1 is nan"):
+        holm([0.1, float("nan")])
+
+
+# --------------------------------------------------------------------------- edge cases
+def test_a_welch_arm_of_one_run_is_refused_and_a_constant_is_a_one_sample_call():
+    with pytest.raises(ValueError, match="the baseline arm has one run: its variance is unknown, not zero.*one-sample"):
+        compare([0.222], [0.358, 0.381, 0.341], "higher")
+    # one-sample by hand: 0.358, 0.381, 0.341 against 0.222: differences 0.136, 0.159, 0.119, mean
+    # 0.138, sd 0.020075, se 0.011590; t(0.975, 2) = 4.303: [0.0881, 0.1879]
+    c = compare([0.222], [0.358, 0.381, 0.341], "higher", design="one-sample", target=0.05, target_is_paper=False)
+    assert (c.design, c.n, c.df) == ("one-sample", 3, 2)
+    assert c.effect == pytest.approx(0.138) and c.standard_error == pytest.approx(0.011590, abs=1e-6)
+    assert c.ci_low == pytest.approx(0.0881, abs=2e-4) and c.verdict == "replicates"
+    with pytest.raises(ValueError, match=r"one constant: give baseline=\[value\], got 3 values"):
+        compare([0.2, 0.2, 0.2], [0.3, 0.4, 0.35], "higher", design="one-sample")
+
+
+def test_paired_differences_without_spread_go_to_the_sign_test():
+    """Epochs to a level 8, 8, 8 against 16, 16, 16: every difference is +8. No t interval; the
+    exact sign test's p is 2 x 0.5^3 = 0.25 and 6 pairs are the fewest that can give p < 0.05
+    (2 x 0.5^6 = 0.031). With 6 such pairs, the effect is significant."""
+    c = compare([8, 8, 8], [16, 16, 16], "higher", design="paired", target=8.0)
+    assert c.effect == 8 and math.isnan(c.ci_low) and c.p_value == pytest.approx(0.25)
+    assert c.verdict == "inconclusive" and c.seeds_needed == 6 and "sign test" in c.note
+    six = compare([8] * 6, [16] * 6, "higher", design="paired", target=8.0)
+    assert six.p_value == pytest.approx(0.03125) and six.verdict == "replicates"
+    # two constant Welch arms: the permutation test, p = 2 / C(6, 3) = 0.1; 4 runs each give 2/70
+    w = compare([8, 8, 8], [16, 16, 16], "higher", target=8.0)
+    assert w.p_value == pytest.approx(0.1) and w.seeds_needed == 4 and w.verdict == "inconclusive"
+
+
+def test_identical_runs_are_not_judged_by_float_rounding():
+    base = [0.1, 0.2, 0.3]
+    rounded = [b + 1e-16 * (i + 1) for i, b in enumerate(base)]  # what float noise looks like
+    c = compare(base, rounded, "lower", design="paired", target=-0.01)
+    assert c.effect == 0 and c.p_value == 1 and c.verdict == "inconclusive"  # 3 pairs: the sign test cannot tell
+    six = compare(base * 2, rounded * 2, "lower", design="paired", target=-0.01)
+    assert six.effect == 0 and six.verdict == "not detected"  # 6 identical pairs could have shown any shift
+
+
+def test_a_run_that_never_reached_the_level_counts_at_the_limit_as_a_bound():
+    tanh, relu = [30.0, float("inf"), 33.0], [5.0, 6.0, 6.0]
+    with pytest.raises(ValueError, match=r"baseline\[1\] is inf.*pass limit="):
+        compare(tanh, relu, "lower", design="paired", log_scale=True)
+    # tanh (the baseline) never reached it in 40 epochs: its true value is above 40, so the true
+    # ratio is smaller still: the verdict in the paper's direction stands, as a bound
+    c = compare(tanh, relu, "lower", design="paired", log_scale=True, target=1 / 6, limit=40)
+    assert c.verdict == "direction only" and "baseline[1] never reached" in c.note and "at least" in c.note
+    assert c.effect == pytest.approx(math.exp((math.log(5 / 30) + math.log(6 / 40) + math.log(6 / 33)) / 3))
+    # ReLU (the variant) never reached it: the bound makes ReLU look faster than it is
+    v = compare([30.0, 36.0, 33.0], [5.0, float("inf"), 6.0], "lower", design="paired", log_scale=True,
+                target=1 / 6, limit=12)
+    assert v.verdict == "inconclusive" and "leans the way of the verdict" in v.note
+
+
+# ------------------------------------------------------------------------- the regime
+PAPER_CIFAR = Scale(data="CIFAR-10", images=50_000, net="layers-conv-local-13pct", recipe="cuda-convnet 13%",
+                    epochs=160)
+
+
+def test_the_regime_comes_from_the_design():
+    assert regime(PAPER_CIFAR, PAPER_CIFAR) == Regime(True, "")
+    ours = Scale(data="CIFAR-10", images=2_500, net="layers-conv-local-13pct", recipe="the book's quick recipe",
+                 epochs=8)
+    r = regime(ours, PAPER_CIFAR)
+    assert not r.comparable
+    for words in ("2,500 of the 50,000 training images", "the book's quick recipe, not cuda-convnet 13%",
+                  "8 of the paper's 160 epochs"):
+        assert words in r.note
+    other = Scale(data="Imagenette", images=9_469, net="AlexNet", recipe="§5", epochs=90, width=0.25)
+    paper = Scale(data="ImageNet", images=1_281_167, net="AlexNet", recipe="§5", epochs=90)
+    assert regime(other, paper).note.startswith("Imagenette, not ImageNet; width 0.25, not 1")
+    with pytest.raises(ValueError, match="Scale.images must be a positive whole number"):
+        Scale(data="CIFAR-10", images=0, net="n", recipe="r")
+    with pytest.raises(ValueError, match="runs must be a stats.Scale"):
+        regime("CIFAR-10", PAPER_CIFAR)
+
+
+def test_a_target_on_the_wrong_side_is_refused():
+    with pytest.raises(ValueError, match="not on the paper's side"):
+        compare([1, 2], [3, 4], "lower", target=0.5)
+    with pytest.raises(ValueError, match="not on the paper's side"):
+        compare([1, 2], [3, 4], "lower", log_scale=True, target=2.0)
+
+
+def test_a_design_paired_by_image_combines_the_seeds_standard_errors():
+    """Two seeds, five images each, right (0) or wrong (1) under the centre crop and ten crops.
+    Seed 0 differences 0, -1, 0, 0, -1: mean -0.4, sd sqrt(0.3), se^2 = 0.3 / 5 = 0.06; seed 1
+    differences 0, 0, -1, 0, 0: mean -0.2, sd sqrt(0.2), se^2 = 0.04. Effect -0.3, se =
+    sqrt(0.06 + 0.04) / 2 = 0.158114, df = 10 - 2 = 8; t(0.975, 8) = 2.306: [-0.6646, 0.0646]."""
+    centre = [[0, 1, 1, 0, 1], [1, 0, 1, 0, 0]]
+    ten = [[0, 0, 1, 0, 0], [1, 0, 0, 0, 0]]
+    c = compare(centre, ten, "lower", design="paired by image", target=-0.015)
+    assert (c.design, c.n, c.df) == ("paired by image", 10, 8)
+    assert c.effect == pytest.approx(-0.3) and c.standard_error == pytest.approx(0.158114, abs=1e-6)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(-0.6646, abs=1e-3), pytest.approx(0.0646, abs=1e-3))
+    assert c.verdict == "inconclusive"
+    # the pairs needed for -0.015 at a per-pair SD of 0.158114 x sqrt(10) = 0.5, in seeds of 5 images
+    assert c.seeds_needed == math.ceil(seeds_needed(0.015, 0.158114 * math.sqrt(10), "paired") / 5)
+    with pytest.raises(ValueError, match="seed 1: 5 baseline and 4 variant images"):
+        compare(centre, [ten[0], ten[1][:4]], "lower", design="paired by image")
+    with pytest.raises(ValueError, match=r"baseline\[0\]\[2\] is nan"):
+        compare([[0, 1, float("nan")]], [[0, 0, 0]], "lower", design="paired by image")

@@ -1,0 +1,136 @@
+"""Every claim's verdict at a glance, generated from the claim records: chapter 9's report card
+and the table on the book's first page (``book/_ext/claims_glance.py``).
+
+The *family* is one record per claim of ``claims.REGISTRY``: the record at the paper's scale
+where one exists (``tools/full_scale.py``'s, judged by ``recorded.judge_full_scale``), else the
+chapter's own. Claims that cannot be tested here are left out of it. Over the family, each
+claim's p-value is adjusted by Holm's method (``tdist.holm``); a verdict that excludes zero but
+whose adjusted p is 0.05 or more would not survive the multiplicity of testing every claim, and
+the card says so.
+
+Effects are shown in the paper's own units: percentage points with one decimal for errors,
+ratios as ×, others as measured.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .claims import CHAPTERS, REGISTRY, UNITS, Claim
+from .tdist import CONFIDENCE, MAX_SEEDS, holm
+
+#: verdicts whose interval excludes zero (the ones multiplicity can undo)
+SIGNIFICANT = ("replicates", "direction only", "contradicted")
+
+
+def family(records: dict) -> dict:
+    """Key -> the one record per claim that chapter 9 judges as a family: the paper-scale record
+    where one exists (``source == "paper scale"``), else the chapter's; left out: claims not
+    recorded, or that cannot be tested here."""
+    chosen = {}
+    for key in REGISTRY:
+        at_scale = [c for c in records.values() if c.source == "paper scale" and c.claim_key == key]
+        record = at_scale[0] if at_scale else records.get(key)
+        if record is not None and record.comparison and record.comparison.get("p_value") is not None:
+            chosen[key] = record
+    return chosen
+
+
+def adjusted(records: dict) -> dict:
+    """Key -> the Holm-adjusted p-value over :func:`family`."""
+    members = family(records)
+    return dict(zip(members, holm([c.comparison["p_value"] for c in members.values()])))
+
+
+def show(claim: Claim, value: float | None) -> str:
+    """``value`` (an effect in the claim's metric) in the paper's units: '−2.0 points', '0.13×'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    spec = REGISTRY[claim.claim_key]
+    if spec.log_scale:
+        return f"{value:.2f}×" + (f" (1/{1 / value:.1f})" if value < 1 else "")
+    factor, unit = UNITS[spec.units]
+    return f"{value * factor:+.{spec.digits}f}{unit}".replace("-", "−")
+
+
+def measured(claim: Claim) -> str:
+    """'−5.0 points [−7.5, −2.5]': the effect and its 95% interval, in the paper's units."""
+    k = claim.comparison
+    interval = f" [{show(claim, k['ci_low'])}, {show(claim, k['ci_high'])}]" if k.get("ci_low") is not None else ""
+    return show(claim, k["effect"]) + interval.replace(" points", "").replace("×", "")
+
+
+def regime_tag(claim: Claim) -> str:
+    """A short tag for the regime: 'the paper's' or 'smaller' (the long text is folded)."""
+    return "the paper's" if not claim.regime else "smaller"
+
+
+def _link(claim: Claim) -> str:
+    name = CHAPTERS.get(claim.chapter, claim.chapter)
+    return f"[{name}]({claim.chapter}.ipynb)"
+
+
+def _p(value) -> str:
+    return "–" if value is None else (f"{value:.2g}" if value >= 0.001 else "<0.001")
+
+
+def card_rows(records: dict) -> list:
+    """One dict per claim of the registry, in its order: the claim with its chapter, the paper's
+    value (or the smallest effect of interest), what was measured, the verdict, p and Holm's p,
+    the detectable effect, the seeds needed, the regime."""
+    members, holm_p = family(records), adjusted(records)
+    rows = []
+    for key, spec in REGISTRY.items():
+        c = members.get(key) or records.get(key)
+        if c is None:
+            rows.append({"key": key, "claim": spec.claim, "verdict": "not recorded yet"})
+            continue
+        k = c.comparison or {}
+        target = show(c, spec.target) + ("" if spec.paper_value is not None else " (of interest)")
+        survives = c.verdict not in SIGNIFICANT or holm_p.get(key, 1.0) < 1 - CONFIDENCE
+        seeds = k.get("seeds_needed")
+        rows.append({
+            "key": key, "claim": spec.claim, "chapter": _link(c), "paper": target,
+            "measured": measured(c) if k else "–", "verdict": c.verdict, "size": k.get("size", ""),
+            "p": _p(k.get("p_value")), "holm": _p(holm_p.get(key)), "survives": survives,
+            "detectable": show(c, k.get("detectable")) if k else "–",
+            "seeds": "–" if not k else (f"{seeds:,}" if seeds else f"more than {MAX_SEEDS:,}"),
+            "n": k.get("n"), "design": k.get("design", ""), "regime": regime_tag(c), "regime_long": c.regime,
+            "source": c.source, "scale": c.scale, "why": c.details.get("why", "")})
+    return rows
+
+
+def card_markdown(records: dict) -> str:
+    """Chapter 9's report card as a MyST table (the chapters are links; the long regime text is
+    folded under each row's tag)."""
+    lines = ["| claim | the paper | measured, 95% interval | verdict | p (Holm) | detectable | seeds needed "
+             "| regime |", "|---|---|---|---|---|---|---|---|"]
+    for r in card_rows(records):
+        if "chapter" not in r:
+            lines.append(f"| {r['claim']} | – | – | not recorded yet | – | – | – | – |")
+            continue
+        verdict = f"**{r['verdict']}**" + (f" ({r['size']})" if r["size"] else "")
+        if not r["survives"]:
+            verdict += " — not after Holm"
+        if r["source"] == "paper scale":
+            verdict += " (paper-scale runs)"
+        regime = r["regime"] if not r["regime_long"] else \
+            f"<details><summary>{r['regime']}</summary>{r['regime_long']}</details>"
+        lines.append(f"| {r['claim']}, {r['chapter']} | {r['paper']} | {r['measured']} | {verdict} "
+                     f"| {r['p']} ({r['holm']}) | {r['detectable']} | {r['seeds']} | {regime} |")
+    return "\n".join(lines) + "\n"
+
+
+def glance_markdown(records: dict) -> str:
+    """The first page's table: each claim, its chapter and its verdict."""
+    lines = ["| claim | chapter | verdict |", "|---|---|---|"]
+    for r in card_rows(records):
+        chapter = r.get("chapter", "–")
+        verdict = r["verdict"] + (" (not after Holm)" if r.get("survives") is False else "")
+        lines.append(f"| {r['claim']} | {chapter} | **{verdict}** |")
+    return "\n".join(lines) + "\n"
+
+
+def verdicts_changed_by_holm(records: dict) -> list:
+    """The claims whose interval excludes zero at 95% but whose Holm-adjusted p is 0.05 or more."""
+    return [r["key"] for r in card_rows(records) if r.get("survives") is False]
