@@ -4,8 +4,6 @@ behind them come from ``analysis`` and ``anatomy``."""
 
 from __future__ import annotations
 
-import textwrap
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
