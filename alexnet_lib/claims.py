@@ -26,6 +26,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 import torch
 
@@ -398,8 +399,9 @@ def record(claim: Claim, mode: str, seeds, seconds: float | None = None) -> None
     print(f"claim '{key}' recorded in {display_path(path)}")
 
 
-def load() -> dict:
-    """Every recorded claim, by key, as :class:`Claim`."""
-    folder = results_dir() / "claims"
+def load(folder=None) -> dict:
+    """Every recorded claim, by key, as :class:`Claim`, from ``folder`` (default: the results'
+    ``claims/``)."""
+    folder = results_dir() / "claims" if folder is None else Path(folder)
     paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return {p.stem: Claim.from_json(json.loads(p.read_text())) for p in paths}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from .claims import CHAPTERS, REGISTRY, UNITS, Claim
+from .stats import VERSION
 from .tdist import CONFIDENCE, MAX_SEEDS, holm
 
 #: verdicts whose interval excludes zero (the ones multiplicity can undo)
@@ -26,12 +27,13 @@ SIGNIFICANT = ("replicates", "direction only", "contradicted")
 def family(records: dict) -> dict:
     """Key -> the one record per claim that chapter 9 judges as a family: the paper-scale record
     where one exists (``source == "paper scale"``), else the chapter's; left out: claims not
-    recorded, or that cannot be tested here."""
+    recorded, recorded by an older procedure (their chapter must be run again), or that cannot be
+    tested here."""
     chosen = {}
     for key in REGISTRY:
         at_scale = [c for c in records.values() if c.source == "paper scale" and c.claim_key == key]
         record = at_scale[0] if at_scale else records.get(key)
-        if record is not None and record.comparison and record.comparison.get("p_value") is not None:
+        if record is not None and record.procedure == VERSION and (record.comparison or {}).get("p_value") is not None:
             chosen[key] = record
     return chosen
 
@@ -65,9 +67,9 @@ def regime_tag(claim: Claim) -> str:
     return "the paper's" if not claim.regime else "smaller"
 
 
-def _link(claim: Claim) -> str:
-    name = CHAPTERS.get(claim.chapter, claim.chapter)
-    return f"[{name}]({claim.chapter}.ipynb)"
+def _link(chapter: str) -> str:
+    """The chapter as a link: '[4. LRN](04_lrn.ipynb)' (resolved to the page in the rendered book)."""
+    return f"[{CHAPTERS.get(chapter, chapter)}]({chapter}.ipynb)"
 
 
 def _p(value) -> str:
@@ -82,15 +84,17 @@ def card_rows(records: dict) -> list:
     rows = []
     for key, spec in REGISTRY.items():
         c = members.get(key) or records.get(key)
-        if c is None:
-            rows.append({"key": key, "claim": spec.claim, "verdict": "not recorded yet"})
+        if c is None or c.procedure != VERSION:
+            why = "not recorded yet" if c is None else f"recorded by procedure {c.procedure}: run its chapter again"
+            rows.append({"key": key, "claim": spec.claim, "verdict": why,
+                         "chapter": _link(spec.chapter)})
             continue
         k = c.comparison or {}
         target = show(c, spec.target) + ("" if spec.paper_value is not None else " (of interest)")
         survives = c.verdict not in SIGNIFICANT or holm_p.get(key, 1.0) < 1 - CONFIDENCE
         seeds = k.get("seeds_needed")
         rows.append({
-            "key": key, "claim": spec.claim, "chapter": _link(c), "paper": target,
+            "key": key, "claim": spec.claim, "chapter": _link(c.chapter), "paper": target,
             "measured": measured(c) if k else "–", "verdict": c.verdict, "size": k.get("size", ""),
             "p": _p(k.get("p_value")), "holm": _p(holm_p.get(key)), "survives": survives,
             "detectable": show(c, k.get("detectable")) if k else "–",
@@ -106,8 +110,8 @@ def card_markdown(records: dict) -> str:
     lines = ["| claim | the paper | measured, 95% interval | verdict | p (Holm) | detectable | seeds needed "
              "| regime |", "|---|---|---|---|---|---|---|---|"]
     for r in card_rows(records):
-        if "chapter" not in r:
-            lines.append(f"| {r['claim']} | – | – | not recorded yet | – | – | – | – |")
+        if "paper" not in r:
+            lines.append(f"| {r['claim']}, {r['chapter']} | – | – | {r['verdict']} | – | – | – | – |")
             continue
         verdict = f"**{r['verdict']}**" + (f" ({r['size']})" if r["size"] else "")
         if not r["survives"]:

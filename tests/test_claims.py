@@ -171,14 +171,27 @@ def test_a_definition_refuses_a_direction_design_or_units_it_does_not_know():
     assert claims.Definition(**{**base, "paper_value": 2.0}, paper_says="higher", units="ratio").log_scale
 
 
-def test_chapter_9s_table_has_a_row_for_every_claim_of_the_book():
-    from alexnet_lib import viz
+def test_records_of_an_older_procedure_are_judged_again_from_their_values_or_named(tmp_path, monkeypatch, capsys):
+    import sys
+    from dataclasses import replace
 
-    judged = claims.judge("lrn_cifar", [0.13, 0.14, 0.12], [0.11, 0.118, 0.102], runs=claims.CIFAR_13PCT)
-    html, verdicts = viz.claims_table({"lrn_cifar": judged})
-    assert len(verdicts) == len(EXPECTED) and verdicts.count(None) == len(EXPECTED) - 1
-    assert verdicts[list(EXPECTED).index("lrn_cifar")] == "replicates"
-    assert html.count("not recorded yet") == len(EXPECTED) - 1
-    assert "<b>ten_crop</b><br><small>chapter 6. Data augmentation</small>" in html
-    html, verdicts = viz.claims_table({"lrn_cifar": judged}, ["lrn_cifar"])
-    assert verdicts == ["replicates"] and "LRN lowers CIFAR-10 test error" in html
+    sys.path.insert(0, str(ROOT / "tools"))
+    import rejudge_claims
+
+    monkeypatch.setenv("ALEXNET_RESULTS", str(tmp_path))
+    (tmp_path / "claims").mkdir()
+    fresh = claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], runs=QUICK)
+    # recorded by procedure 1, when this design's verdict was "direction only" by another rule
+    old = replace(fresh, procedure=1, verdict="replicates", comparison={**fresh.comparison, "verdict": "replicates"})
+    (tmp_path / "claims" / "lrn_cifar.json").write_text(json.dumps(old.to_json()))
+    stale = replace(claims.judge("pca_colour", [0.5, 0.6, 0.55], [0.49, 0.58, 0.55], runs=QUICK), procedure=1,
+                    runs=None)
+    (tmp_path / "claims" / "pca_colour.json").write_text(json.dumps(stale.to_json()))
+    assert rejudge_claims.main([]) == 0
+    out = capsys.readouterr().out
+    assert "lrn_cifar.json: replicates -> direction only" in out
+    assert "pca_colour.json: no per-run values and runs scale to judge again: run chapter 06_augmentation" in out
+    back = claims.load()
+    assert back["lrn_cifar"].procedure == VERSION and back["lrn_cifar"].verdict == "direction only"
+    assert back["lrn_cifar"].baseline == fresh.baseline and "rejudged" in back["lrn_cifar"].meta
+    assert back["pca_colour"].procedure == 1  # left alone
