@@ -101,7 +101,7 @@ class Definition:
 #: The paper's scales. ImageNet: "roughly 1.2 million training images" (§2), the net of §3.5 and
 #: the recipe of §5, "roughly 90 cycles". CIFAR-10's LRN pair: cuda-convnet's layers-conv-local
 #: nets (the book's ``cifar-lrn-pair``) on all 50,000 images by the 13% net's recipe of 160 epochs
-#: (../shared/REFERENCE.md §2; the paper's 11% net trained longer, which is not LRN alone).
+#: (cuda-convnet's published methodology; the paper's 11% net trained longer, which is not LRN alone).
 #: Figure 1: a four-layer net (the book's ``cifar-fig1``), each net's fastest learning rate, no
 #: regularisation, until 25% training error.
 IMAGENET = Scale(data="ImageNet", images=1_200_000, net="AlexNet", recipe="the paper's §5 recipe", epochs=90)

@@ -209,3 +209,22 @@ def test_no_committed_output_is_a_widget():
         views = [c["source"][:1] for c in blob["cells"] if c["cell_type"] == "code"
                  for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert not views, f"{nb}: widget outputs in cells starting {views[:3]} (re-run with TQDM_DISABLE=1)"
+
+
+def test_the_first_page_lists_every_claims_verdict_from_the_records(built):
+    """The table on the first page is generated from book/results/claims when the book is built:
+    one row per claim of the registry, its chapter a link, its verdict the record's."""
+    from alexnet_lib import claims
+    from alexnet_lib.stats import VERSION
+
+    page = (built / "book" / "intro.html").read_text()
+    start = page.index('id="the-verdicts-at-a-glance"')
+    table = page[start:page.index("</table>", start)]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]
+    assert len(rows) == len(claims.REGISTRY)
+    records = claims.load()
+    for row, (key, spec) in zip(rows, claims.REGISTRY.items()):
+        text = re.sub(r"<[^>]+>", "", row)
+        assert spec.claim in text and f'href="{spec.chapter}.html"' in row, key
+        if key in records and records[key].procedure == VERSION:
+            assert records[key].verdict in text, key
