@@ -10,12 +10,11 @@ Every claim of the paper is judged the same way, by rules fixed here before the 
    such as a pixel-space baseline) is a *one-sample* design: the runs' mean minus the constant.
    An arm of one run in a Welch design is refused: its variance is unknown, not zero. A ratio
    claim ("six times faster") is judged on the logarithm of the ratio and reported as a ratio.
-   Where the same models are scored two ways on the same images (ten crops against the centre
-   crop), the design is *paired by image*: each seed's effect is the mean of its per-image
-   differences, with the standard error of that mean (McNemar's, for right/wrong); the effect
-   is the seeds' mean and its uncertainty is the images' (the seeds' SEs combined), so the
-   verdict is about these trained models on images like the test set's, and the spread between
-   seeds is shown beside it.
+   The same models scored two ways on the same images (ten crops against the centre crop) are
+   *paired by image*: each image's difference is averaged over the seeds (which all score the
+   same images), and the effect is the mean over images with the images' standard error (for
+   right/wrong, the paired-proportion SE behind McNemar's test). Its seeds needed shrink only
+   the seeds' share of the noise; the images' own share stays.
 2. **The interval** is the 95% confidence interval from Student's t distribution with those
    degrees of freedom (with 3 seeds, t is 4.30, not 2), and **p** is the two-sided t test's.
 3. **The target.** Every claim states, before its runs, the effect it is about: the paper's own
@@ -50,12 +49,8 @@ epochs each run was allowed) it counts at the limit, a bound, and a verdict surv
 the bound cannot have made it: a bound on the baseline can only make a real effect in the
 paper's direction look smaller, never create one.
 
-**Many claims.** The book tests many claims at 95%; :func:`holm` adjusts their p-values by Holm's
-method over chapter 9's family, so a reader can see which verdicts survive the multiplicity.
-
-Student's t and the noncentral t are computed here (the CDF from the regularised incomplete beta
-function; the noncentral CDF by integrating the normal over the chi distribution), so the
-library needs no statistics package. Bad input is refused by name, never judged.
+**Many claims** are adjusted over chapter 9's family by Holm's method (``tdist.holm``). The
+distributions are computed by hand in ``tdist``. Bad input is refused by name, never judged.
 """
 
 from __future__ import annotations
@@ -63,7 +58,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .tdist import CONFIDENCE, DESIGNS, detectable_nc, positive, seeds_needed, t_cdf, t_quantile, to_float
+from .tdist import CONFIDENCE, DESIGNS, detectable_nc, positive, seeds_needed, smallest, t_cdf, t_quantile, to_float
 
 VERDICTS = ("replicates", "direction only", "inconclusive", "not detected", "contradicted",
             "cannot be tested here")
@@ -249,21 +244,32 @@ def _estimate(baseline: list, variant: list, design: str) -> _Estimate:
 
 
 def _estimate_by_image(baseline: list, variant: list) -> _Estimate:
-    """Pairs of images within each seed: each seed's mean per-image difference and its SE; the
-    effect is the seeds' mean, its SE the seeds' SEs combined (sqrt of the summed variances over
-    the number of seeds), with the images' degrees of freedom."""
+    """Pairs of images: every seed scores the same images, so their effects are correlated
+    through the images. Each image's difference is averaged over the seeds first; the effect is
+    the mean over images, with the images' standard error and N − 1 degrees of freedom."""
     size = max([abs(v) for arm in (baseline, variant) for seed in arm for v in seed] + [1.0]) * TOLERANCE
-    effects, variances, pairs = [], [], 0
-    for b, v in zip(baseline, variant):
-        diffs = [0.0 if abs(y - x) <= size else y - x for x, y in zip(b, v)]
-        mean, sd = _mean_sd(diffs)
-        effects.append(mean)
-        variances.append((0.0 if sd <= size else sd) ** 2 / len(diffs))
-        pairs += len(diffs)
-    seeds = len(effects)
-    se = math.sqrt(sum(variances)) / seeds
-    sd_pair = se * math.sqrt(pairs)  # the per-pair SD that gives this SE over all pairs
-    return _Estimate(sum(effects) / seeds, se, float(pairs - seeds), pairs, (sd_pair,), se == 0)
+    per_seed = [[0.0 if abs(y - x) <= size else y - x for x, y in zip(b, v)] for b, v in zip(baseline, variant)]
+    per_image = [sum(ds) / len(ds) for ds in zip(*per_seed)]
+    mean, sd = _mean_sd(per_image)
+    n = len(per_image)
+    sd = 0.0 if not sd > size else sd
+    # the variance of one seed's difference on one image, around that image's mean (0 with one seed)
+    within = (sum(_mean_sd(list(ds))[1] ** 2 for ds in zip(*per_seed)) / n) if len(per_seed) > 1 else 0.0
+    return _Estimate(mean, sd / math.sqrt(n), n - 1.0, n, (sd, within, len(per_seed)), sd == 0)
+
+
+def _seeds_by_image(goal: float, est: _Estimate) -> int | None:
+    """The seeds (scoring the same images) for which the design detects ``goal`` at 80% power: the
+    per-image variance is the images' own (which no seed removes) plus the seeds' noise, which
+    shrinks as 1 / seeds. None: more than MAX_SEEDS, or no number of seeds would do."""
+    sd, within, seeds = est.sds
+    images = max(0.0, sd * sd - within / seeds)
+    needed = detectable_nc(est.df)
+
+    def enough(s: int) -> bool:
+        return abs(goal) >= needed * math.sqrt((images + within / s) / est.n)
+
+    return smallest(enough)
 
 
 def _image_arms(baseline, variant) -> tuple:
@@ -274,10 +280,11 @@ def _image_arms(baseline, variant) -> tuple:
         if isinstance(sets, (str, bytes)) or not hasattr(sets, "__len__") or not len(sets):
             raise ValueError(f"{name} must be one list of per-image values per seed (paired by image), got {sets!r}")
         arms.append([_arm(f"{name}[{s}]", values, None)[0] for s, values in enumerate(sets)])
+    images = len(arms[0][0])
     for s, (b, v) in enumerate(zip(*arms)):
-        if len(b) != len(v):
-            raise ValueError(f"seed {s}: {len(b)} baseline and {len(v)} variant images; pairs by image need the "
-                             "same images, in the same order, scored both ways")
+        if len(b) != images or len(v) != images:
+            raise ValueError(f"seed {s}: {len(b)} baseline and {len(v)} variant images, seed 0 {images}; pairs by "
+                             "image need the same images in every seed, in the same order, scored both ways")
     if len(arms[0]) != len(arms[1]):
         raise ValueError(f"{len(arms[0])} baseline and {len(arms[1])} variant seeds: give both scorings of every seed")
     return arms
@@ -409,9 +416,12 @@ def compare(baseline, variant, paper_says: str, design: str = "welch", regime: R
         low, high = est.effect - crit * est.se, est.effect + crit * est.se
         p = min(1.0, 2.0 * (1.0 - t_cdf(abs(est.effect) / est.se, est.df)))
         detectable = toward_sign * detectable_nc(est.df) * est.se
-        seeds = seeds_needed(goal, est.sds[0], design, est.sds[-1]) if goal is not None else None
-        if design == "paired by image" and seeds is not None:  # pairs of images -> seeds of as many images
-            seeds = max(1, math.ceil(seeds * len(baseline) / est.n))
+        if goal is None:
+            seeds = None
+        elif design == "paired by image":
+            seeds = _seeds_by_image(goal, est)
+        else:
+            seeds = seeds_needed(goal, est.sds[0], design, est.sds[-1])
         null = "not detected" if goal is not None and abs(detectable) <= abs(goal) else "inconclusive"
         note = ""
     significant = p < alpha

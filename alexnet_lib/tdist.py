@@ -174,12 +174,16 @@ def seeds_needed(effect: float, sd: float, design: str = "paired", sd_variant: f
             df, se = n - 1.0, sd / math.sqrt(n)
         return se == 0 or power(effect / se, df) >= POWER
 
-    if enough(2):
-        return 2
-    lo, hi = 2, 4
+    return smallest(enough, 2)
+
+
+def smallest(enough, start: int = 1) -> int | None:
+    """The smallest n >= ``start`` with ``enough(n)`` (which must stay true once true), by
+    doubling and bisection; None if even :data:`MAX_SEEDS` is not enough."""
+    if not enough(MAX_SEEDS):
+        return None
+    lo, hi = start - 1, start
     while not enough(hi):
-        if hi >= MAX_SEEDS:
-            return None
         lo, hi = hi, min(2 * hi, MAX_SEEDS)
     while hi - lo > 1:
         mid = (lo + hi) // 2

@@ -307,21 +307,26 @@ def test_a_target_on_the_wrong_side_is_refused():
         compare([1, 2], [3, 4], "lower", log_scale=True, target=2.0)
 
 
-def test_a_design_paired_by_image_combines_the_seeds_standard_errors():
-    """Two seeds, five images each, right (0) or wrong (1) under the centre crop and ten crops.
-    Seed 0 differences 0, -1, 0, 0, -1: mean -0.4, sd sqrt(0.3), se^2 = 0.3 / 5 = 0.06; seed 1
-    differences 0, 0, -1, 0, 0: mean -0.2, sd sqrt(0.2), se^2 = 0.04. Effect -0.3, se =
-    sqrt(0.06 + 0.04) / 2 = 0.158114, df = 10 - 2 = 8; t(0.975, 8) = 2.306: [-0.6646, 0.0646]."""
+def test_a_design_paired_by_image_averages_each_images_seeds_first():
+    """Two seeds score the same five images, right (0) or wrong (1), centre crop and ten crops.
+    Differences seed 0: 0, -1, 0, 0, -1; seed 1: 0, 0, -1, 0, 0. Averaged per image: 0, -0.5,
+    -0.5, 0, -0.5: mean -0.3, sd sqrt(0.075) = 0.273861, se 0.122474, df 4; t(0.975, 4) = 2.776:
+    [-0.640, 0.040]. The seeds' own noise: the per-image variance over seeds is 0, 0.5, 0.5, 0,
+    0.5 (mean 0.3), more than the 0.075 * 2 it explains, so the images add nothing of their own:
+    with s seeds the per-image variance is 0.3 / s, and -0.015 (the paper's) is detectable once
+    sqrt(0.3 / (5 s)) <= 0.015 / detectable_nc(4)."""
     centre = [[0, 1, 1, 0, 1], [1, 0, 1, 0, 0]]
     ten = [[0, 0, 1, 0, 0], [1, 0, 0, 0, 0]]
     c = compare(centre, ten, "lower", design="paired by image", target=-0.015)
-    assert (c.design, c.n, c.df) == ("paired by image", 10, 8)
-    assert c.effect == pytest.approx(-0.3) and c.standard_error == pytest.approx(0.158114, abs=1e-6)
-    assert (c.ci_low, c.ci_high) == (pytest.approx(-0.6646, abs=1e-3), pytest.approx(0.0646, abs=1e-3))
+    assert (c.design, c.n, c.df) == ("paired by image", 5, 4)
+    assert c.effect == pytest.approx(-0.3) and c.standard_error == pytest.approx(0.122474, abs=1e-6)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(-0.640, abs=1e-3), pytest.approx(0.040, abs=1e-3))
     assert c.verdict == "inconclusive"
-    # the pairs needed for -0.015 at a per-pair SD of 0.158114 x sqrt(10) = 0.5, in seeds of 5 images
-    assert c.seeds_needed == math.ceil(seeds_needed(0.015, 0.158114 * math.sqrt(10), "paired") / 5)
+    assert c.seeds_needed == math.ceil(0.3 / 5 / (0.015 / detectable_nc(4)) ** 2)
     with pytest.raises(ValueError, match="seed 1: 5 baseline and 4 variant images"):
         compare(centre, [ten[0], ten[1][:4]], "lower", design="paired by image")
     with pytest.raises(ValueError, match=r"baseline\[0\]\[2\] is nan"):
         compare([[0, 1, float("nan")]], [[0, 0, 0]], "lower", design="paired by image")
+    # a difference the images alone make too noisy is never detectable, whatever the seeds
+    noisy = compare([[0, 1, 0, 1]] * 3, [[1, 0, 1, 0]] * 3, "lower", design="paired by image", target=-0.015)
+    assert noisy.seeds_needed is None
