@@ -3,7 +3,8 @@
 * over seeds: :func:`spread` and :func:`format_spread` (verdicts on two sets of runs are
   ``stats.compare``'s);
 * along a run: :func:`epochs_to_reach` and :func:`epochs_to_levels` (how fast each net
-  gets to a training error or loss);
+  gets to a training error or loss), :func:`is_flat` and :func:`comparison_epochs` (where to
+  compare nets that regularise differently: converged, else at matched training error);
 * of learned weights and features (§6.1): :func:`kernel_chroma` (how colour-specific a
   conv1 kernel is) and :func:`nearest_neighbours` (Figure 4's fc7 neighbours).
 """
@@ -57,6 +58,36 @@ def epochs_to_levels(curves: dict, levels) -> tuple[list, dict]:
     first = min(c[0] for c in runs)
     kept = [t for t in levels if t < first and all(not math.isinf(epochs_to_reach(c, t)) for c in runs)]
     return kept, {t: {label: [epochs_to_reach(c, t) for c in cs] for label, cs in curves.items()} for t in kept}
+
+
+#: the training errors :func:`comparison_epochs` tries to match, 90% down to 5%
+MATCH_LEVELS = tuple(k / 100 for k in range(90, 0, -5))
+
+
+def is_flat(loss, last: int = 5, within: float = 0.02) -> bool:
+    """Converged: over its last ``last`` epochs the loss fell by less than ``within`` of itself."""
+    loss = list(loss)
+    return len(loss) > last and loss[-last - 1] - min(loss[-last:]) < within * loss[-last - 1]
+
+
+def comparison_epochs(errors: dict, losses: dict, levels=MATCH_LEVELS) -> tuple[dict, str, float | None]:
+    """Where to compare nets that fit their training set at different speeds (a regulariser
+    against none), fixed before the runs: at the end if every run's training loss is flat
+    (:func:`is_flat`); else at the lowest training error of ``levels`` that every run reached,
+    each run at the first epoch it got there; else at the end, saying so.
+
+    ``errors`` and ``losses`` map a label to its runs' per-epoch training errors and losses.
+    Returns ``{label: [epoch (1-based), one per run]}``, the words that say which, and the
+    matched level (None unless matched)."""
+    ends = {label: [len(run) for run in runs] for label, runs in errors.items()}
+    if all(is_flat(run) for runs in losses.values() for run in runs):
+        return ends, "after both nets converged (training loss flat)", None
+    kept, at = epochs_to_levels(errors, levels)
+    if not kept:
+        return ends, "at the end of training (no level every run reached)", None
+    level = kept[-1]
+    return at[level], ("at matched training error (the first epoch each net's training error fell to "
+                       f"{level:.0%})"), level
 
 
 # ----------------------------------------------------- learned weights and features (§6.1)
