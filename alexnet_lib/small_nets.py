@@ -29,10 +29,12 @@ from .util import check_choice
 
 CIFAR_KINDS = ("fig1", "lrn-pair")
 #: How a CIFAR net's weights start: PyTorch's default (uniform, scaled by fan-in), or cuda-convnet's
-#: ``initW`` of each layer of ``layers-conv-local-13pct.cfg`` (the lrn-pair net only), the std of a
-#: zero-mean Gaussian, biases 0 (``alexnet_lib.cuda_convnet`` names the version of the files).
+#: ``initW`` of each layer, the std of a zero-mean Gaussian, biases 0: for the lrn-pair net those of
+#: ``layers-conv-local-13pct.cfg`` (``alexnet_lib.cuda_convnet`` names the version of the files), for
+#: the Figure 1 net those of ``layers-18pct.cfg`` (dnouri/cuda-convnet, commit 504490cf2bf5).
 CIFAR_INITS = ("pytorch", "cuda-convnet")
 CUDA_CONVNET_INIT_STD = {"conv1": 1e-4, "conv2": 1e-2, "local3": 4e-2, "local4": 4e-2, "fc10": 1e-2}
+CUDA_CONVNET_FIG1_INIT_STD = {"conv1": 1e-4, "conv2": 1e-2, "conv3": 1e-2, "fc10": 1e-2}
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class CifarNetConfig:
     ``kind="fig1"``: the four-layer net of §3.1 / Figure 1 (ReLU against tanh), in the
     style of cuda-convnet's ``layers-18pct``: conv 32-32-64 (5×5, pad 2), each followed by
     the activation and a 3/2 pooling (max, then average, average), then fc10. No LRN and
-    no regularisation by default.
+    no regularisation by default; ``init="cuda-convnet"`` starts it as ``layers-18pct.cfg`` does.
 
     ``kind="lrn-pair"``: the net behind "13% -> 11%" (§3.3), in the style of cuda-convnet's
     ``layers-conv-local-13pct`` / ``-11pct``: conv 64 (5×5) - pool 3/2 - [LRN] -
@@ -78,9 +80,6 @@ class CifarNetConfig:
         check_choice("pooling", self.pooling, tuple(POOLINGS))
         check_choice("pool_rounding", self.pool_rounding, ("floor", "ceil"))
         check_choice("init", self.init, CIFAR_INITS)
-        if self.init == "cuda-convnet" and self.kind != "lrn-pair":
-            raise ValueError("init='cuda-convnet' gives the lrn-pair net's layers their initW; kind='fig1' has no "
-                             "such layers. Use init='pytorch'")
         for name in ("num_classes", "lrn_size", "input_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -146,10 +145,17 @@ class CifarNet(nn.Module):
 
     @torch.no_grad()
     def init_cuda_convnet(self) -> None:
-        """Every weight ~ N(0, initW²) with its layer's ``initW`` (:data:`CUDA_CONVNET_INIT_STD`), biases 0.
-        The stds are sized for raw 0..255 pixels minus the mean, as cuda-convnet feeds them."""
-        for name, layer in self.weight_layers().items():
-            layer.weight.normal_(0.0, CUDA_CONVNET_INIT_STD[name])
+        """Every weight ~ N(0, initW²) with its layer's ``initW``, biases 0: :data:`CUDA_CONVNET_INIT_STD`
+        for the lrn-pair net, :data:`CUDA_CONVNET_FIG1_INIT_STD` (conv1, conv2, conv3, fc10) for the
+        Figure 1 net. The stds are sized for raw 0..255 pixels minus the mean, as cuda-convnet feeds them."""
+        if self.kind == "lrn-pair":
+            layers, stds = self.weight_layers(), CUDA_CONVNET_INIT_STD
+        else:
+            convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
+            stds = CUDA_CONVNET_FIG1_INIT_STD
+            layers = dict(zip(stds, [*convs, self.classifier]))
+        for name, layer in layers.items():
+            layer.weight.normal_(0.0, stds[name])
             layer.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

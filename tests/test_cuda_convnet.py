@@ -1,6 +1,7 @@
 """cuda-convnet's CIFAR-10 recipe against the numbers of its files (REFERENCE §2), written out here.
 
 layers-conv-local-13pct.cfg: initW conv1 0.0001, conv2 0.01, local3 0.04, local4 0.04, fc10 0.01.
+layers-18pct.cfg (the Figure 1 net): initW conv1 0.0001, conv2 0.01, conv3 0.01, fc10 0.01.
 layer-params-conv-local-13pct.cfg: epsW 0.001, epsB 0.002, mom 0.9, wc 0 / 0 / 0.004 / 0.004 / 0.004.
 Methodology: 100 epochs with batch 5 held out, to 140 on all, ÷10 to 150, ÷10 to 160.
 convdata.py: nine 24x24 test crops at offsets 0, 4, 8 each way, no flips.
@@ -77,6 +78,24 @@ def test_init_stds_measured_on_a_built_net():
         assert abs(w.std().item() - sigma) < 5 * sigma / math.sqrt(2 * n), name
         assert abs(w.mean().item()) < 5 * sigma / math.sqrt(n), name
         assert torch.count_nonzero(module.bias) == 0, name
+
+
+def test_figure1_net_starts_from_layers_18pct_init_and_the_default_is_untouched():
+    torch.manual_seed(0)
+    net = CifarNet("fig1", activation="tanh", init="cuda-convnet")
+    convs = [m for m in net.features if isinstance(m, nn.Conv2d)]
+    assert [tuple(c.weight.shape) for c in convs] == [(32, 3, 5, 5), (32, 32, 5, 5), (64, 32, 5, 5)]
+    expected = [(convs[0], 1e-4), (convs[1], 1e-2), (convs[2], 1e-2), (net.classifier, 1e-2)]
+    for i, (module, sigma) in enumerate(expected):
+        w = module.weight.detach().double().flatten()
+        n = w.numel()
+        assert abs(w.std().item() - sigma) < 5 * sigma / math.sqrt(2 * n), i
+        assert abs(w.mean().item()) < 5 * sigma / math.sqrt(n), i
+        assert torch.count_nonzero(module.bias) == 0, i
+    # PyTorch's default: uniform on ±1/sqrt(fan-in), std 1/sqrt(3 fan-in); conv1's fan-in is 3·5·5 = 75
+    w = CifarNet("fig1", activation="tanh").features[0].weight.detach().double()
+    assert abs(w.std().item() - 1 / math.sqrt(3 * 75)) < 0.1 / math.sqrt(3 * 75)
+    assert w.abs().max().item() <= 1 / math.sqrt(75)
 
 
 def test_the_recipe_refuses_other_nets():
