@@ -26,3 +26,4 @@ def test_data_given_in_words_is_printed_as_given():
 
 def test_a_dataset_that_is_not_there_is_named_in_the_header(no_data):
     assert data_used([("imagenette", "val", None)]) == "imagenette/val: not found"
+
