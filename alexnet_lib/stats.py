@@ -40,17 +40,13 @@ Every claim of the paper is judged the same way, by rules fixed here before the 
    - *contradicted*: the interval excludes zero in the opposite direction;
    - *cannot be tested here*: no runs at this scale, or too few for an interval.
 
-Edge cases have rules of their own. **No spread** (paired differences all equal, such as 8, 8, 8
-epochs, or Welch arms that are each constant) gives no t interval: an exact test decides (the
-sign test for pairs, the permutation test for two constant arms), and differences within
-rounding (:data:`TOLERANCE` of the values' size) count as zero, so identical runs are never
-judged by float rounding. **A run that never reached a level** is ``inf``; with ``limit`` (the
-epochs each run was allowed) it counts at the limit, a bound, and a verdict survives only where
-the bound cannot have made it: a bound on the baseline can only make a real effect in the
-paper's direction look smaller, never create one.
+Edge cases: **no spread** (differences all equal, such as 8, 8, 8 epochs, or two constant Welch
+arms) gives no t interval, so an exact test decides (the sign test, or the permutation test);
+differences within :data:`TOLERANCE` of the values' size are rounding and count as zero. **A run
+that never reached a level** is ``inf``; with ``limit`` it counts at the limit, a bound, and a
+verdict survives only where the bound cannot have made it.
 
-**Many claims** are adjusted over chapter 9's family by Holm's method (``tdist.holm``). The
-distributions are computed by hand in ``tdist``. Bad input is refused by name, never judged.
+Many claims: Holm's method over chapter 9's family (``tdist.holm``). Bad input is refused by name.
 """
 
 from __future__ import annotations
@@ -58,7 +54,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .tdist import CONFIDENCE, DESIGNS, detectable_nc, positive, seeds_needed, smallest, t_cdf, t_quantile, to_float
+from . import tdist
+from .tdist import CONFIDENCE, DESIGNS, MAX_SEEDS, detectable_nc, seeds_needed, smallest, t_cdf, t_quantile
 
 VERDICTS = ("replicates", "direction only", "inconclusive", "not detected", "contradicted",
             "cannot be tested here")
@@ -99,8 +96,8 @@ class Scale:
         if isinstance(self.images, bool) or not isinstance(self.images, int) or self.images < 1:
             raise ValueError(f"Scale.images must be a positive whole number, got {self.images!r}")
         if self.epochs is not None:
-            positive("Scale.epochs", self.epochs)
-        positive("Scale.width", self.width)
+            tdist.positive("Scale.epochs", self.epochs)
+        tdist.positive("Scale.width", self.width)
 
     def describe(self) -> str:
         """'CIFAR-10, 2,500 training images, layers-conv-local-13pct, ..., 8 epochs'."""
@@ -161,7 +158,8 @@ class Comparison:
         return asdict(self)
 
     def summary(self, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-        """'−2.1 [−3.9, −0.3] points (paired, n=3); paper −2.0; detectable −3.7 -> replicates'."""
+        """'−2.1 [−3.9, −0.3] points (paired, n=3); paper −2.0; detectable −3.7; seeds needed 4 ->
+        replicates': the seeds needed are per arm, to detect the target at 80% power."""
         f = (lambda v: f"{v:.{digits}f}x") if self.log_scale else (lambda v: f"{v * scale:+.{digits}f}")
         interval = f" [{f(self.ci_low)}, {f(self.ci_high)}]" if math.isfinite(self.ci_low) else ""
         text = f"{f(self.effect)}{interval}{unit} ({self.design}, n={self.n})"
@@ -169,6 +167,8 @@ class Comparison:
             text += f"; {'paper' if self.target_is_paper else 'of interest'} {f(self.target)}"
         if math.isfinite(self.detectable):
             text += f"; detectable {f(self.detectable)}"
+        if self.target is not None and math.isfinite(self.ci_low):
+            text += f"; seeds needed {self.seeds_needed or f'> {MAX_SEEDS:,}'}"
         return f"{text} -> {self.verdict}" + (f" ({self.size})" if self.size else "")
 
 
@@ -350,7 +350,7 @@ def _check_arguments(paper_says, design, regime, log_scale, target_is_paper, lim
     if regime is not None and not isinstance(regime, Regime):
         raise ValueError(f"regime must be a Regime(comparable, note) (see stats.regime) or None, got {regime!r}")
     if limit is not None:
-        positive("limit (what each run was allowed, such as its epochs)", limit)
+        tdist.positive("limit (what each run was allowed, such as its epochs)", limit)
 
 
 def _working_scale(name: str, values: list, log_scale: bool) -> list:
@@ -366,7 +366,7 @@ def _target(target, paper_says: str, log_scale: bool) -> float | None:
     """The target on the working scale (the log of a ratio), checked to lie on the paper's side."""
     if target is None:
         return None
-    value = to_float(target)
+    value = tdist.to_float(target)
     if not math.isfinite(value) or (log_scale and value <= 0):
         raise ValueError(f"target must be a finite number{' above 0 (a ratio)' if log_scale else ''}, got {target!r}")
     value = math.log(value) if log_scale else value

@@ -8,6 +8,7 @@ import pytest
 
 from alexnet_lib import claims
 from alexnet_lib.stats import VERDICTS, VERSION, Scale, regime
+from alexnet_lib.tdist import power
 
 from .helpers import EXPECTED_CLAIMS as EXPECTED
 from .helpers import ROOT
@@ -81,8 +82,11 @@ def test_judge_fills_the_record_from_the_registry_and_the_runs():
     assert (claim.paper_value, claim.design, claim.chapter, claim.procedure) == (-0.02, "paired", "04_lrn", VERSION)
     assert claim.target == -0.02 and claim.comparison["size"] == "larger than the paper's"  # -5 is 2.5x -2
     assert claim.details == {"note": 1} and claim.to_json()["note"] == 1
-    # detectable: 5.653 standard errors (the noncentral t, df 2) x 0.01 / sqrt(3) = 3.3 points
-    assert claim.summary() == "-5.0 [-7.5, -2.5] points (paired, n=3); paper -2.0; detectable -3.3 " \
+    # detectable: 5.653 standard errors (the noncentral t, df 2) x 0.01 / sqrt(3) = 3.3 points; seeds needed:
+    # n = 4 gives power 0.755 to a difference of 2 sds (noncentrality 4, df 3), n = 5 gives 0.909
+    assert power(2 * math.sqrt(4), 3) == pytest.approx(0.755, abs=1e-3)
+    assert power(2 * math.sqrt(5), 4) == pytest.approx(0.909, abs=1e-3)
+    assert claim.summary() == "-5.0 [-7.5, -2.5] points (paired, n=3); paper -2.0; detectable -3.3; seeds needed 5 " \
                               "-> direction only (larger than the paper's)"
     # at the paper's scale by the paper's recipe the regime is comparable, but 2.5x is not the paper's size
     paper = claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], runs=claims.CIFAR_13PCT)
