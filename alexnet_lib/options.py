@@ -118,7 +118,8 @@ def _add_model_arguments(g) -> None:
     g.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     g.add_argument("--no-lrn", action="store_true")
     g.add_argument("--lrn-convention", choices=LRN_ALPHA_CONVENTIONS, default="cuda-convnet")
-    g.add_argument("--pooling", choices=tuple(POOLINGS), default="overlapping")
+    g.add_argument("--pooling", choices=tuple(POOLINGS), default="overlapping",
+                   help="the max poolings' windows: 3/2 (the paper) or 2/2; cifar-fig1's average poolings stay 3/2")
     g.add_argument("--pool-rounding", choices=("floor", "ceil"), default="floor",
                    help="CIFAR nets: ceil keeps a last partial pooling window, as cuda-convnet does")
     g.add_argument("--dropout", type=below_one, default=0.5)

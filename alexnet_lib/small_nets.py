@@ -35,6 +35,9 @@ CIFAR_KINDS = ("fig1", "lrn-pair")
 CIFAR_INITS = ("pytorch", "cuda-convnet")
 CUDA_CONVNET_INIT_STD = {"conv1": 1e-4, "conv2": 1e-2, "local3": 4e-2, "local4": 4e-2, "fc10": 1e-2}
 CUDA_CONVNET_FIG1_INIT_STD = {"conv1": 1e-4, "conv2": 1e-2, "conv3": 1e-2, "fc10": 1e-2}
+#: The window and stride of the Figure 1 net's average poolings (cuda-convnet's ``layers-18pct``), whatever
+#: ``pooling`` says: overlapping pooling (§3.4) is the paper's choice for its max poolings.
+AVG_POOL = (3, 2)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class CifarNetConfig:
     style of cuda-convnet's ``layers-18pct``: conv 32-32-64 (5×5, pad 2), each followed by
     the activation and a 3/2 pooling (max, then average, average), then fc10. No LRN and
     no regularisation by default; ``init="cuda-convnet"`` starts it as ``layers-18pct.cfg`` does.
+
+    ``pooling`` sets the windows of the **max** poolings only (§3.4's claim is about AlexNet's
+    max pooling): ``"non-overlapping"`` makes them 2/2; the Figure 1 net's two average poolings
+    stay 3/2 either way (:data:`AVG_POOL`).
 
     ``kind="lrn-pair"``: the net behind "13% -> 11%" (§3.3), in the style of cuda-convnet's
     ``layers-conv-local-13pct`` / ``-11pct``: conv 64 (5×5) - pool 3/2 - [LRN] -
@@ -112,12 +119,13 @@ class CifarNet(nn.Module):
         lrn = lambda: LocalResponseNorm(c.lrn_size, c.lrn_alpha, c.lrn_beta, c.lrn_k)  # noqa: E731
         norm = lrn if c.lrn else nn.Identity
         max_pool = lambda: nn.MaxPool2d(k, s, ceil_mode=ceil)  # noqa: E731
-        avg_pool = lambda: nn.AvgPool2d(k, s, ceil_mode=ceil)  # noqa: E731
-        # 32 -> 15 -> 7 -> 3 with 3/2 pooling and the floor rule; 32 -> 16 -> 8 -> 4 with 2/2, or with
-        # 3/2 and the ceil rule (cuda-convnet's, pool_rounding="ceil")
+        avg_pool = lambda: nn.AvgPool2d(*AVG_POOL, ceil_mode=ceil)  # noqa: E731
+        # 32 -> 15 -> 7 -> 3 with 3/2 pooling and the floor rule; 32 -> 16 -> 8 -> 4 with the ceil rule
+        # (cuda-convnet's, pool_rounding="ceil") whether the max pooling is 3/2 or 2/2
+        windows = [(k, s), AVG_POOL, AVG_POOL] if c.kind == "fig1" else [(k, s), (k, s)]
         size = c.input_size
-        for _ in range(3 if c.kind == "fig1" else 2):
-            size = pool_output_size(size, k, s, ceil)
+        for window, stride in windows:
+            size = pool_output_size(size, window, stride, ceil)
         if c.kind == "fig1":
             layers = [nn.Conv2d(3, width(32), 5, padding=2), act(32), max_pool(),
                       norm(), nn.Conv2d(width(32), width(32), 5, padding=2), act(32), avg_pool(),

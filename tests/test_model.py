@@ -3,6 +3,7 @@
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from alexnet_lib.model import AlexNet, count_parameters
 from alexnet_lib.parallel import TowerParallel
@@ -272,6 +273,39 @@ def test_ceil_rounded_pooling_gives_both_cifar_poolings_the_same_maps():
     assert CifarNet("fig1", pooling="overlapping").classifier.in_features == 64 * 3 * 3  # floor: 15, 7, 3
     with pytest.raises(ValueError, match="'floor', 'ceil'"):
         CifarNet(pool_rounding="round")
+
+
+def _poolings(net):
+    return [(type(m).__name__, m.kernel_size, m.stride) for m in net.features
+            if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
+
+
+def test_the_pooling_switch_changes_the_max_poolings_only():
+    """§3.4 compares max poolings, z=3, s=2 against z=2, s=2. Counted by hand from the nets'
+    definitions: the Figure 1 net pools max, average, average (cuda-convnet's layers-18pct), and
+    only its max pooling follows ``pooling``; the lrn-pair net's two poolings are both max."""
+    assert _poolings(CifarNet("fig1")) == [("MaxPool2d", 3, 2), ("AvgPool2d", 3, 2), ("AvgPool2d", 3, 2)]
+    assert _poolings(CifarNet("fig1", pooling="non-overlapping")) == [
+        ("MaxPool2d", 2, 2), ("AvgPool2d", 3, 2), ("AvgPool2d", 3, 2)]
+    assert _poolings(CifarNet("lrn-pair")) == [("MaxPool2d", 3, 2)] * 2
+    assert _poolings(CifarNet("lrn-pair", pooling="non-overlapping")) == [("MaxPool2d", 2, 2)] * 2
+    # floor rule: 32 -> (32 - 2) // 2 + 1 = 16 -> (16 - 3) // 2 + 1 = 7 -> (7 - 3) // 2 + 1 = 3
+    assert CifarNet("fig1", pooling="non-overlapping").classifier.in_features == 64 * 3 * 3
+
+
+def test_the_non_overlapping_figure_1_net_computes_max_2_2_then_average_3_2():
+    """The forward pass written out with torch.nn.functional: conv, ReLU, max pooling 2/2, conv,
+    ReLU, average pooling 3/2, conv, ReLU, average pooling 3/2 (cuda-convnet's ceil rule), fc10."""
+    torch.manual_seed(0)
+    net = CifarNet("fig1", pooling="non-overlapping", pool_rounding="ceil").double()
+    conv1, conv2, conv3 = [m for m in net.features if isinstance(m, nn.Conv2d)]
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    h = F.max_pool2d(F.relu(F.conv2d(x, conv1.weight, conv1.bias, padding=2)), 2, 2, ceil_mode=True)
+    h = F.avg_pool2d(F.relu(F.conv2d(h, conv2.weight, conv2.bias, padding=2)), 3, 2, ceil_mode=True)
+    h = F.avg_pool2d(F.relu(F.conv2d(h, conv3.weight, conv3.bias, padding=2)), 3, 2, ceil_mode=True)
+    assert h.shape[1:] == (64, 4, 4)
+    expected = F.linear(h.flatten(1), net.classifier.weight, net.classifier.bias)
+    assert close_relative(net(x), expected, rel=1e-12)
 
 
 def test_the_lrn_pair_on_24x24_crops_has_cuda_convnets_map_sizes():
