@@ -136,12 +136,13 @@ _DEFINITIONS = [
     Definition(
         key="overlapping_pooling_error", chapter="05_overlapping_pooling", claim="overlapping pooling: test error",
         paper_effect="-0.4% top-1, -0.3% top-5 on ILSVRC (§3.4)", paper_says="lower", paper_value=-0.004, digits=2,
-        paper_scale=IMAGENET, metric="top-1 test error (fraction), overlapping minus not", **POOLING_LABELS),
+        paper_scale=IMAGENET, metric="top-1 test error (fraction), overlapping minus not, {when}",
+        **POOLING_LABELS),
     Definition(
         key="overlapping_pooling_gap", chapter="05_overlapping_pooling", claim="overlapping pooling: train-test gap",
         paper_effect="models with overlapping pooling 'slightly more difficult to overfit' (§3.4)",
         paper_says="lower", of_interest=-0.005, digits=2, paper_scale=IMAGENET,
-        metric="test error minus training error at the end (fraction)", **POOLING_LABELS),
+        metric="test error minus training error (fraction), {when}", **POOLING_LABELS),
     Definition(
         key="augmentation_crops_flips", chapter="06_augmentation", claim="random crops and flips reduce overfitting",
         paper_effect="without crops and flips the network suffers from substantial overfitting (§4.1)",
