@@ -15,6 +15,7 @@ ratios as ×, others as measured.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .claims import CHAPTERS, REGISTRY, UNITS, Claim
 from .stats import VERSION
@@ -132,6 +133,32 @@ def glance_markdown(records: dict) -> str:
         chapter = r.get("chapter", "–")
         verdict = r["verdict"] + (" (not after Holm)" if r.get("survives") is False else "")
         lines.append(f"| {r['claim']} | {chapter} | **{verdict}** |")
+    return "\n".join(lines) + "\n"
+
+
+def second_readings(records: dict) -> list:
+    """Readings a chapter judged beside its claim's own (the same procedure on another outcome:
+    the train-test gap, the error after a fixed number of epochs), found in the family's records'
+    details: one Claim each, its comparison the reading's, its claim text naming the reading. Any
+    of them may contradict the paper; chapter 9 shows them all, so none is buried."""
+    readings = []
+    for key, claim in family(records).items():
+        for name, value in claim.details.items():
+            if isinstance(value, dict) and {"design", "verdict", "effect", "ci_low"} <= set(value):
+                readings.append(replace(claim, key=f"{key}: {name}", measures=key, verdict=value["verdict"],
+                                        comparison=value, baseline=None, variant=None, effect=value["effect"],
+                                        claim=f"{claim.claim} (second reading: {name.replace('_', ' ')})"))
+    return readings
+
+
+def readings_markdown(records: dict) -> str:
+    """The second readings as a MyST table: the claim, the reading, what it measured, its verdict
+    (one that contradicts the paper in bold, said in words)."""
+    lines = ["| claim | second reading | measured, 95% interval | verdict |", "|---|---|---|---|"]
+    for r in second_readings(records):
+        verdict = "**contradicted: against the paper**" if r.verdict == "contradicted" else r.verdict
+        name = r.key.split(": ", 1)[1].replace("_", " ")
+        lines.append(f"| {REGISTRY[r.claim_key].claim}, {_link(r.chapter)} | {name} | {measured(r)} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 

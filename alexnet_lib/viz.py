@@ -313,10 +313,11 @@ def _run_effects(c) -> list:
 def forest_plot(claims: list):
     """One row per judged claim: our effect with its 95% interval (the bar), every run's value
     (ticks), the paper's effect where it gives a number (the diamond) or the smallest effect of
-    interest (the open square), and zero (or a ratio of 1). Each row has its own x axis, in the
+    interest (the open square), and zero (or a ratio of 1); a record without per-run values (a
+    second reading) shows its interval only. Each row has its own x axis, in the
     claim's units (``claims.UNITS``: points for errors, x for ratios on a log axis). Returns the
     figure, or None when no claim is judged."""
-    shown = [c for c in claims if c.comparison and c.baseline]
+    shown = [c for c in claims if c.comparison and c.comparison.get("effect") is not None]
     if not shown:
         return None
     fig, axes = plt.subplots(len(shown), 1, figsize=(9, 0.95 * len(shown) + 0.8), squeeze=False)
@@ -328,7 +329,9 @@ def forest_plot(claims: list):
         if k.get("ci_low") is not None:
             ax.plot([k["ci_low"] * factor, k["ci_high"] * factor], [0, 0], color=colour, lw=4, solid_capstyle="butt")
         ax.plot([k["effect"] * factor], [0], "o", color="black", ms=5)
-        ax.plot([r * factor for r in _run_effects(c)], [0.3] * len(c.baseline), "|", color=colour, ms=10, mew=1.5)
+        if c.baseline:  # a second reading keeps only its interval
+            ax.plot([r * factor for r in _run_effects(c)], [0.3] * len(c.baseline), "|", color=colour, ms=10,
+                    mew=1.5)
         marker = "D" if spec.paper_value is not None else "s"
         ax.plot([spec.target * factor], [0], marker, color="tab:blue", ms=7, mfc="none", mew=1.5)
         if c.log_scale:  # ratios: a log axis, ticked at 0.1, 0.2, 0.5, 1, 2, 5 rather than powers of ten

@@ -60,3 +60,22 @@ def test_effects_are_shown_in_the_papers_units():
     glance = report.glance_markdown({"lrn_cifar": c})
     assert "| LRN lowers CIFAR-10 test error | [4. LRN](04_lrn.ipynb) | **direction only** |" in glance
     assert glance.count("not recorded yet") == len(claims.REGISTRY) - 1
+
+
+def test_second_readings_are_found_in_the_records_and_drawn_so_none_is_buried():
+    from alexnet_lib import viz
+    from alexnet_lib.stats import compare
+
+    # held-out error after a fixed number of epochs, higher with the regulariser in every seed:
+    # against the paper, though the claim's own reading (at matched training error) is not
+    at_end = compare([0.40, 0.42, 0.41], [0.44, 0.46, 0.44], "lower", design="paired").to_json()
+    assert at_end["verdict"] == "contradicted"
+    claim = claims.judge("dropout_overfitting", [0.40, 0.42, 0.41], [0.40, 0.43, 0.40], runs=SMALL,
+                         when="at matched training error", details={"val_top1_at_end": at_end, "note": "x"})
+    (reading,) = report.second_readings({"dropout_overfitting": claim})
+    assert reading.verdict == "contradicted" and reading.comparison == at_end
+    assert reading.claim == "dropout reduces overfitting (second reading: val top1 at end)"
+    fig = viz.forest_plot([claim, reading])
+    assert len(fig.axes) == 2 and "contradicted" in fig.axes[1].get_title(loc="left")
+    table = report.readings_markdown({"dropout_overfitting": claim})
+    assert "| val top1 at end | +3.7 points [" in table and "**contradicted: against the paper**" in table
