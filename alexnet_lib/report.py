@@ -45,13 +45,14 @@ def adjusted(records: dict) -> dict:
     return dict(zip(members, holm([c.comparison["p_value"] for c in members.values()])))
 
 
-def show(claim: Claim, value: float | None) -> str:
-    """``value`` (an effect in the claim's metric) in the paper's units: '−2.0 points', '0.13×'."""
+def show(claim: Claim, value: float | None, brief: bool = False) -> str:
+    """``value`` (an effect in the claim's metric) in the paper's units: '−2.0 points', '0.13×
+    (1/7.7)' (``brief``: '0.13×')."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     spec = REGISTRY[claim.claim_key]
     if spec.log_scale:
-        return f"{value:.2f}×" + (f" (1/{1 / value:.1f})" if value < 1 else "")
+        return f"{value:.2f}×" + (f" (1/{1 / value:.1f})" if value < 1 and not brief else "")
     factor, unit = UNITS[spec.units]
     return f"{value * factor:+.{spec.digits}f}{unit}".replace("-", "−")
 
@@ -59,12 +60,15 @@ def show(claim: Claim, value: float | None) -> str:
 def measured(claim: Claim) -> str:
     """'−5.0 points [−7.5, −2.5]': the effect and its 95% interval, in the paper's units."""
     k = claim.comparison
-    interval = f" [{show(claim, k['ci_low'])}, {show(claim, k['ci_high'])}]" if k.get("ci_low") is not None else ""
-    return show(claim, k["effect"]) + interval.replace(" points", "").replace("×", "")
+    low, high = (show(claim, k[end], brief=True).replace(" points", "") for end in ("ci_low", "ci_high"))
+    return show(claim, k["effect"]) + (f" [{low}, {high}]" if k.get("ci_low") is not None else "")
 
 
 def regime_tag(claim: Claim) -> str:
-    """A short tag for the regime: 'the paper's' or 'smaller' (the long text is folded)."""
+    """A short tag for the regime: 'the paper's' or 'smaller' (the long text is folded); '–' for a
+    claim not measured here."""
+    if not claim.comparison:
+        return "–"
     return "the paper's" if not claim.regime else "smaller"
 
 
@@ -98,7 +102,7 @@ def card_rows(records: dict) -> list:
             "key": key, "claim": spec.claim, "chapter": _link(c.chapter), "paper": target,
             "measured": measured(c) if k else "–", "verdict": c.verdict, "size": k.get("size", ""),
             "p": _p(k.get("p_value")), "holm": _p(holm_p.get(key)), "survives": survives,
-            "detectable": show(c, k.get("detectable")) if k else "–",
+            "detectable": show(c, k.get("detectable"), brief=True) if k else "–",
             "seeds": "–" if not k else (f"{seeds:,}" if seeds else f"more than {MAX_SEEDS:,}"),
             "n": k.get("n"), "design": k.get("design", ""), "regime": regime_tag(c), "regime_long": c.regime,
             "source": c.source, "scale": c.scale, "why": c.details.get("why", "")})
