@@ -110,23 +110,24 @@ def card_rows(records: dict) -> list:
 
 
 def card_markdown(records: dict) -> str:
-    """Chapter 9's report card as a MyST table (the chapters are links; the long regime text is
-    folded under each row's tag)."""
-    lines = ["| claim | the paper | measured, 95% interval | verdict | p (Holm) | detectable | seeds needed "
-             "| regime |", "|---|---|---|---|---|---|---|---|"]
+    """Chapter 9's report card as a MyST table: the claim (its chapter a link), the paper's value,
+    what was measured, the verdict with p and Holm's p (and the regime's tag, its long text
+    folded), and the design's power: the detectable effect and the seeds needed."""
+    lines = ["| claim | the paper | measured, 95% interval | verdict, p (Holm's p), regime | detectable; "
+             "seeds needed |", "|---|---|---|---|---|"]
     for r in card_rows(records):
         if "paper" not in r:
-            lines.append(f"| {r['claim']}, {r['chapter']} | – | – | {r['verdict']} | – | – | – | – |")
+            lines.append(f"| {r['claim']}, {r['chapter']} | – | – | {r['verdict']} | – |")
             continue
         verdict = f"**{r['verdict']}**" + (f" ({r['size']})" if r["size"] else "")
         if not r["survives"]:
-            verdict += " — not after Holm"
+            verdict += ", not after Holm"
         if r["source"] == "paper scale":
             verdict += " (paper-scale runs)"
         regime = r["regime"] if not r["regime_long"] else \
             f"<details><summary>{r['regime']}</summary>{r['regime_long']}</details>"
-        lines.append(f"| {r['claim']}, {r['chapter']} | {r['paper']} | {r['measured']} | {verdict} "
-                     f"| {r['p']} ({r['holm']}) | {r['detectable']} | {r['seeds']} | {regime} |")
+        lines.append(f"| {r['claim']}, {r['chapter']} | {r['paper']} | {r['measured']} | {verdict}; "
+                     f"p {r['p']} ({r['holm']}); regime: {regime} | {r['detectable']}; {r['seeds']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -109,7 +109,13 @@ def progress(iterable=None, enabled: bool = True, **kwargs):
     Off when ``enabled`` is False or ``$TQDM_DISABLE`` is set (CI, and the runs that make
     the committed outputs, where a bar is noise).
     """
-    from tqdm.auto import tqdm  # imported here: tqdm.auto looks for Jupyter on import
+    import warnings
+
+    from tqdm import TqdmExperimentalWarning
+
+    with warnings.catch_warnings():  # tqdm.auto's notice that it picked its notebook bar: noise in a chapter
+        warnings.simplefilter("ignore", TqdmExperimentalWarning)
+        from tqdm.auto import tqdm  # imported here: tqdm.auto looks for Jupyter on import
 
     off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
     return tqdm(iterable, disable=off, **kwargs)
