@@ -90,6 +90,26 @@ def comparison_epochs(errors: dict, losses: dict, levels=MATCH_LEVELS) -> tuple[
                        f"{level:.0%})"), level
 
 
+def matched_readings(runs: dict, train: str, test: str, loss: str) -> tuple[dict, str, float | None]:
+    """Each arm's runs read at the epochs of :func:`comparison_epochs` (the same rule for every
+    chapter that compares a regulariser against none). ``runs`` maps an arm to its runs (each
+    with ``column(key)``, one value per epoch); ``train``, ``test`` and ``loss`` name the columns
+    of the training error, the held-out error and the training loss.
+
+    Returns ``{arm: {"epoch": [...], train: [...], test: [...], "gap": [test - train]}}``, one
+    value per run, the words that say where the runs are compared, and the matched level."""
+    epochs, when, level = comparison_epochs({a: [r.column(train) for r in rs] for a, rs in runs.items()},
+                                            {a: [r.column(loss) for r in rs] for a, rs in runs.items()})
+    rows = {}
+    for arm, rs in runs.items():
+        row = {"epoch": epochs[arm]}
+        for key in (train, test):
+            row[key] = [r.column(key)[e - 1] for r, e in zip(rs, epochs[arm])]
+        row["gap"] = [v - t for v, t in zip(row[test], row[train])]
+        rows[arm] = row
+    return rows, when, level
+
+
 # ----------------------------------------------------- learned weights and features (§6.1)
 def kernel_chroma(weight: torch.Tensor) -> torch.Tensor:
     """How colour-specific each kernel is: the share of its norm that is colour, not grey.

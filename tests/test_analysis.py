@@ -3,7 +3,7 @@ matched training error, else at the end; each case worked by hand."""
 
 import pytest
 
-from alexnet_lib.analysis import comparison_epochs, is_flat
+from alexnet_lib.analysis import comparison_epochs, is_flat, matched_readings
 
 
 def test_nets_are_compared_converged_else_at_matched_training_error_else_at_the_end():
@@ -24,3 +24,26 @@ def test_nets_are_compared_converged_else_at_matched_training_error_else_at_the_
     stuck = {"none": [[0.5, 0.5, 0.5]], "dropout": [[0.9, 0.9, 0.9]]}
     at, words, level = comparison_epochs(stuck, {"none": [[1, 1, 1]], "dropout": [[2, 2, 2]]})
     assert at == {"none": [3], "dropout": [3]} and words.startswith("at the end of training") and level is None
+
+
+class _Run:
+    """A run as the chapters' trainers give it: one value per epoch in each column."""
+
+    def __init__(self, **columns):
+        self.columns = columns
+
+    def column(self, key):
+        return self.columns[key]
+
+
+def test_matched_readings_read_every_run_at_its_own_epoch_of_the_matched_level():
+    falling = [2.0, 1.6, 1.3, 1.1, 0.9, 0.8]  # not flat: the rule matches training error
+    none = [_Run(train=[0.9, 0.6, 0.4, 0.2, 0.1, 0.1], test=[0.9, 0.7, 0.6, 0.5, 0.55, 0.6], loss=falling),
+            _Run(train=[0.9, 0.7, 0.5, 0.3, 0.2, 0.1], test=[0.9, 0.8, 0.7, 0.6, 0.5, 0.5], loss=falling)]
+    dropout = [_Run(train=[0.9, 0.8, 0.6, 0.5, 0.4, 0.3], test=[0.9, 0.8, 0.6, 0.5, 0.45, 0.4], loss=falling)]
+    rows, words, level = matched_readings({"none": none, "dropout": dropout}, "train", "test", "loss")
+    # the lowest 5% level every run reached is 30%: none's runs at epochs 4 and 4, dropout's at 6
+    assert level == pytest.approx(0.30) and "fell to 30%" in words
+    assert rows["none"] == {"epoch": [4, 4], "train": [0.2, 0.3], "test": [0.5, 0.6],
+                            "gap": pytest.approx([0.3, 0.3])}
+    assert rows["dropout"] == {"epoch": [6], "train": [0.3], "test": [0.4], "gap": pytest.approx([0.1])}

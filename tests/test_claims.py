@@ -1,13 +1,14 @@
 """The claims registry and its records: every claim of the book defined once, judged by the one
 procedure, recorded and read back; every recorded claim recomputes to its verdict."""
 
+import dataclasses
 import json
 import math
 
 import pytest
 
 from alexnet_lib import claims
-from alexnet_lib.stats import VERDICTS, VERSION, Scale, regime
+from alexnet_lib.stats import VERDICTS, VERSION, Scale, compare, regime
 from alexnet_lib.tdist import power
 
 from .helpers import EXPECTED_CLAIMS as EXPECTED
@@ -95,6 +96,17 @@ def test_judge_fills_the_record_from_the_registry_and_the_runs():
         == "replicates"
     with pytest.raises(ValueError, match="runs must be a stats.Scale"):
         claims.judge("lrn_cifar", [0.6, 0.7], [0.5, 0.6], runs="CIFAR-10")
+
+
+def test_a_comparison_is_stored_as_plain_json_with_no_interval_as_none():
+    # a second reading kept in a claim's details: the same fields as the claim's own comparison
+    two = claims.judge("lrn_cifar", [0.60, 0.70, 0.80], [0.55, 0.64, 0.76], runs=QUICK)
+    reading = compare([0.60, 0.70, 0.80], [0.55, 0.64, 0.76], "lower", design="paired",
+                      regime=regime(QUICK, claims.CIFAR_13PCT), target=-0.02)
+    assert claims.as_record(reading) == two.comparison
+    lost = claims.as_record(dataclasses.replace(reading, ci_low=math.nan, ci_high=math.nan))
+    assert lost["ci_low"] is None and lost["ci_high"] is None and lost["effect"] == pytest.approx(-0.05)
+    json.dumps(lost, allow_nan=False)
 
 
 def test_every_claim_states_its_target_on_the_papers_side_before_its_runs():
