@@ -198,8 +198,12 @@ def read_log(path) -> tuple:
     if not isinstance(meta, dict) or not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
         return None, "has a meta that is not an object, or epochs that are not a list of epoch records"
     # a run may score its test set every few epochs (--eval-every): the last record of such a run,
-    # stopped between two scorings, has none; a log in which no record has one is damaged
-    if epochs and not any(isinstance(e.get("val_top1"), (int, float)) for e in epochs):
+    # stopped between two scorings, has none, and a run not yet at its first scoring has none at
+    # all; a log of that many epochs or more in which no record has one is damaged
+    config = meta.get("config")
+    every = config.get("eval_every", 1) if isinstance(config, dict) else 1
+    every = every if isinstance(every, int) and every > 0 else 1
+    if len(epochs) >= every and not any(isinstance(e.get("val_top1"), (int, float)) for e in epochs):
         return None, f"none of its {len(epochs)} epoch records has a test error (val_top1)"
     return History(meta, epochs), None
 

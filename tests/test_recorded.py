@@ -165,6 +165,24 @@ def test_a_damaged_log_is_named_with_what_is_wrong_and_never_raises(results, tex
     assert progress["epochs"][ARM] == {} and progress["not_counted"] == [log.describe()]
 
 
+def test_a_run_before_its_first_test_scoring_is_in_progress_not_damaged(results):
+    # the test set is scored every 4 epochs: after 3 epochs a run has no test error yet
+    path = write_log(results, ARM, 0, [0.5] * 3)
+    blob = json.loads(path.read_text())
+    blob["meta"]["config"] = {"eval_every": 4}
+    for e in blob["epochs"]:
+        del e["val_top1"]
+    path.write_text(json.dumps(blob))
+    assert list(recorded.arm_logs(ARM)) == [0] and recorded.not_counted(ARM) == []
+    (row,) = [r for r in recorded.runs_rows(recorded.COMPARISONS["overlapping_pooling_cifar"]) if r["seed"] == 0]
+    assert row["epochs"] == f"3 of {PLANNED}" and row["test error now"] == ""
+    # four epochs and still none: damaged
+    blob["epochs"].append({"epoch": 4, "train_top1": 0.5})
+    path.write_text(json.dumps(blob))
+    (log,) = recorded.not_counted(ARM)
+    assert log.problem == "damaged: the file none of its 4 epoch records has a test error (val_top1)"
+
+
 def test_logs_set_aside_and_evaluations_are_not_read_as_runs(results):
     write_log(results, "lrn_cifar_with", 0, [0.3] * 3, name="lrn_cifar_with_s0.lost-1.json")
     write_log(results, "lrn_cifar_with", 0, [0.3] * 3, name="lrn_cifar_with_s0.eval.json")
