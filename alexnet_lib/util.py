@@ -113,9 +113,10 @@ def progress(iterable=None, enabled: bool = True, **kwargs):
 
     from tqdm import TqdmExperimentalWarning
 
-    with warnings.catch_warnings():  # tqdm.auto's notice that it picked its notebook bar: noise in a chapter
-        warnings.simplefilter("ignore", TqdmExperimentalWarning)
-        from tqdm.auto import tqdm  # imported here: tqdm.auto looks for Jupyter on import
+    # tqdm.auto's notice that it picked its notebook bar is noise in a chapter. The filter stays for
+    # the whole process: one only around the import below still let the notice through in a kernel.
+    warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
+    from tqdm.auto import tqdm  # imported here: tqdm.auto looks for Jupyter on import
 
     off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
     return tqdm(iterable, disable=off, **kwargs)

@@ -105,6 +105,22 @@ def test_every_code_cell_is_short():
         f"alexnet_lib):\n{found}"
 
 
+def warnings_shown(cells: list) -> list:
+    """The Python warnings a chapter's saved outputs show (a stream to stderr naming a ...Warning)."""
+    return [f"cell {i}: {line.strip()[:120]}" for i, cell in enumerate(cells, 1)
+            for out in cell.get("outputs", []) if out.get("name") == "stderr"
+            for line in "".join(out.get("text", "")).splitlines() if re.search(r"\w+Warning\b", line)]
+
+
+def test_no_saved_output_shows_a_python_warning():
+    # a warning is noise to the reader, and names a path of the machine that ran the chapter
+    assert warnings_shown([{"outputs": [{"name": "stderr", "text": ["x/auto.py:21: TqdmExperimentalWarning: y"]},
+                                        {"name": "stdout", "text": ["a UserWarning in prose is fine"]}]}]) \
+        == ["cell 1: x/auto.py:21: TqdmExperimentalWarning: y"]
+    found = report({nb: warnings_shown(cells_of(nb)) for nb in notebooks()})
+    assert not found, f"saved outputs that show a Python warning (silence it at its source, run again):\n{found}"
+
+
 def test_every_shown_line_of_code_fits_the_page():
     found = {nb: long_lines(cells_of(nb)) for nb in notebooks()}
     for page in chapters():
