@@ -18,9 +18,16 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import torch
+from tqdm import TqdmExperimentalWarning
+
+# tqdm.auto's notice that it picked its notebook bar is noise in a chapter. tqdm silences it around
+# its own import, but that filter is not thread-safe and let the notice through in a kernel, so the
+# library silences it for the whole process, from its first import.
+warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
 
 #: The folder that holds alexnet_lib/, book/ and data/.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -109,13 +116,6 @@ def progress(iterable=None, enabled: bool = True, **kwargs):
     Off when ``enabled`` is False or ``$TQDM_DISABLE`` is set (CI, and the runs that make
     the committed outputs, where a bar is noise).
     """
-    import warnings
-
-    from tqdm import TqdmExperimentalWarning
-
-    # tqdm.auto's notice that it picked its notebook bar is noise in a chapter. The filter stays for
-    # the whole process: one only around the import below still let the notice through in a kernel.
-    warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
     from tqdm.auto import tqdm  # imported here: tqdm.auto looks for Jupyter on import
 
     off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")

@@ -121,6 +121,18 @@ def test_no_saved_output_shows_a_python_warning():
     assert not found, f"saved outputs that show a Python warning (silence it at its source, run again):\n{found}"
 
 
+def test_the_library_silences_tqdms_notebook_notice_for_the_whole_process():
+    # tqdm.auto silences it only around its own import, which a second thread can undo; in a fresh
+    # process, as in a kernel (pytest resets the filters of each test)
+    code = ("import warnings, alexnet_lib.util\n"
+            "from tqdm import TqdmExperimentalWarning\n"
+            "warnings.warn('Using tqdm.autonotebook.tqdm in notebook mode', TqdmExperimentalWarning)\n"
+            "warnings.warn('another warning still shows', UserWarning)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "another warning still shows" in proc.stderr and "TqdmExperimentalWarning" not in proc.stderr
+
+
 def test_every_shown_line_of_code_fits_the_page():
     found = {nb: long_lines(cells_of(nb)) for nb in notebooks()}
     for page in chapters():
