@@ -132,11 +132,13 @@ def card_markdown(records: dict) -> str:
 
 
 def glance_markdown(records: dict) -> str:
-    """The first page's table: each claim, its chapter and its verdict."""
+    """The first page's table: each claim, its chapter and its verdict (said to be from the runs at
+    the paper's scale where it is)."""
     lines = ["| claim | chapter | verdict |", "|---|---|---|"]
     for r in card_rows(records):
         chapter = r.get("chapter", "–")
         verdict = r["verdict"] + (" (not after Holm)" if r.get("survives") is False else "")
+        verdict += " (paper-scale runs)" if r.get("source") == "paper scale" else ""
         lines.append(f"| {r['claim']} | {chapter} | **{verdict}** |")
     return "\n".join(lines) + "\n"
 
