@@ -28,6 +28,7 @@ def test_the_family_takes_the_paper_scale_record_and_leaves_out_what_cannot_be_t
     assert rows["pca_colour"]["verdict"] == "recorded by procedure 1: run its chapter again"
     assert rows["two_towers"]["verdict"] == "cannot be tested here" and rows["two_towers"]["p"] == "–"
     assert rows["lrn_cifar"]["source"] == "paper scale" and rows["lrn_cifar"]["verdict"] == "replicates"
+    assert "| **replicates (paper-scale runs)** |" in report.glance_markdown(records)
 
 
 def test_holm_is_applied_over_the_family_and_the_card_says_which_verdicts_it_changes():
@@ -79,3 +80,20 @@ def test_second_readings_are_found_in_the_records_and_drawn_so_none_is_buried():
     assert len(fig.axes) == 2 and "contradicted" in fig.axes[1].get_title(loc="left")
     table = report.readings_markdown({"dropout_overfitting": claim})
     assert "| val top1 at end | +3.7 points [" in table and "**contradicted: against the paper**" in table
+
+
+def test_chapter_9_says_in_words_every_paper_scale_verdict_against_the_paper():
+    """A verdict of the runs at the paper's scale that goes against the paper (not detected by
+    runs that could have seen the effect, or contradicted) is said in bold in chapter 9's saved
+    outputs, not only listed in its tables: a new such verdict fails here until chapter 9 is run."""
+    import json
+    from pathlib import Path
+
+    records = claims.load()
+    against = [c for c in records.values() if c.source == "paper scale"
+               and c.verdict in ("not detected", "contradicted")]
+    book = json.loads((Path(__file__).parent.parent / "book" / "09_results.ipynb").read_text())
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in book["cells"]
+                    if c["cell_type"] == "code" for o in c.get("outputs", []))
+    for c in against:
+        assert f'**At the paper\'s scale, "{c.claim}" is {c.verdict}**' in shown, c.key
