@@ -357,8 +357,8 @@ def final_errors(arm: str, seeds, key: str = "val_top1") -> list:
 def judge_full_scale(name: str):
     """The comparison's verdict on its finished seed pairs (None while fewer than two are
     finished): the final test top-1 error, variant minus baseline, paired by seed, judged as the
-    claim it measures (``claims.REGISTRY``), its regime from the runs' scale (``FullScale.runs``),
-    and recorded as ``<name>_full``."""
+    claim it measures (``claims.REGISTRY``, its labels kept, the arms' names in its details), its
+    regime from the runs' scale (``FullScale.runs``), and recorded as ``<name>_full``."""
     c = COMPARISONS[name]
     p = progress_of(c)
     seeds = p["finished_pairs"]
@@ -366,9 +366,10 @@ def judge_full_scale(name: str):
         return None
     scale = f"{len(seeds)} seeds per arm, on " + ", ".join(p["devices"])
     claim = judge(c.claim, final_errors(c.baseline, seeds, c.key), final_errors(c.variant, seeds, c.key),
-                  runs=c.runs, scale=scale)
-    return replace(claim, key=f"{name}_full", measures=c.claim, source="paper scale", baseline_label=c.baseline,
-                   variant_label=c.variant, metric="final test top-1 error (fraction), paired by seed")
+                  runs=c.runs, scale=scale, details={"baseline_arm": c.baseline, "variant_arm": c.variant})
+    return replace(claim, key=f"{name}_full", measures=c.claim, source="paper scale",
+                   metric=f"final {'nine-crop ' * (c.key == 'val_multiview_top1')}test top-1 error (fraction), "
+                          "paired by seed")
 
 
 NEEDS_GPU = "needs a GPU (`tools/full_scale.py --group imagenette`); not recorded yet, for want of one"

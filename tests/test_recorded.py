@@ -83,6 +83,9 @@ def test_a_comparison_is_judged_only_with_two_finished_pairs_and_then_on_final_e
     assert (claim.claim_key, claim.source, claim.paper_value) == ("lrn_cifar", "paper scale", -0.02)
     assert claim.effect == pytest.approx(-0.035)
     assert claim.baseline == [0.15, 0.16] and claim.variant == [0.12, 0.12]
+    # the nets in words, as every other record of the claim names them; the arms by their run names
+    assert "no LRN" in claim.baseline_label and "LRN layers" in claim.variant_label
+    assert (claim.details["baseline_arm"], claim.details["variant_arm"]) == ("lrn_cifar_without", "lrn_cifar_with")
 
 
 def test_every_claim_of_the_book_has_a_row_with_a_measurement_or_a_reason(results):
