@@ -146,14 +146,16 @@ def glance_markdown(records: dict) -> str:
 def second_readings(records: dict) -> list:
     """Readings a chapter judged beside its claim's own (the same procedure on another outcome:
     the train-test gap, the error after a fixed number of epochs), found in the family's records'
-    details: one Claim each, its comparison the reading's, its claim text naming the reading. Any
-    of them may contradict the paper; chapter 9 shows them all, so none is buried."""
+    details: one Claim each, its comparison the reading's, its claim text naming the reading, its
+    baseline the reading's own ``baseline_label`` where it has one. Any of them may contradict the
+    paper; chapter 9 shows them all, so none is buried."""
     readings = []
     for key, claim in family(records).items():
         for name, value in claim.details.items():
             if isinstance(value, dict) and {"design", "verdict", "effect", "ci_low"} <= set(value):
                 readings.append(replace(claim, key=f"{key}: {name}", measures=key, verdict=value["verdict"],
                                         comparison=value, baseline=None, variant=None, effect=value["effect"],
+                                        baseline_label=value.get("baseline_label", claim.baseline_label),
                                         claim=f"{claim.claim} (second reading: {name.replace('_', ' ')})"))
     return readings
 

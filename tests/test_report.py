@@ -76,6 +76,12 @@ def test_second_readings_are_found_in_the_records_and_drawn_so_none_is_buried():
     (reading,) = report.second_readings({"dropout_overfitting": claim})
     assert reading.verdict == "contradicted" and reading.comparison == at_end
     assert reading.claim == "dropout reduces overfitting (second reading: val top1 at end)"
+    assert reading.baseline_label == claim.baseline_label  # the same arms, read another way
+    other = {**at_end, "baseline_label": "a stricter baseline"}  # a reading against another baseline
+    claim.details["against_another"] = other
+    assert [r.baseline_label for r in report.second_readings({"dropout_overfitting": claim})] == [
+        claim.baseline_label, "a stricter baseline"]
+    del claim.details["against_another"]
     fig = viz.forest_plot([claim, reading])
     assert len(fig.axes) == 2 and "contradicted" in fig.axes[1].get_title(loc="left")
     table = report.readings_markdown({"dropout_overfitting": claim})
